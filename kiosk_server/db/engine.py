@@ -1,0 +1,78 @@
+"""Engines and transactions. SQLite: WAL, foreign keys, and write transactions that take the
+write lock up front (BEGIN IMMEDIATE) so two writers never deadlock on a lock upgrade."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def resolve_url(url: str, base_dir: str = ".") -> str:
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        p = Path(u.database)
+        if not p.is_absolute():
+            p = Path(base_dir) / p
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return str(u.set(database=str(p.resolve())))
+    return url
+
+
+def make_engine(url: str, *, base_dir: str = ".", sqlite_synchronous: str = "full", pool_size: int = 5) -> Engine:
+    url = resolve_url(url, base_dir)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=pool_size, max_overflow=10)
+        sync = "FULL" if sqlite_synchronous == "full" else "NORMAL"
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={sync}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    return engine
+
+
+class Database:
+    """The unit of work: `write()` is one transaction that commits on success and rolls back on
+    any exception; `read()` is a consistent snapshot that changes nothing."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else conn
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = conn.execution_options(sqlite_begin="DEFERRED")
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
