@@ -323,6 +323,8 @@ def _audit_append_only_up() -> None:
                    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$")
         op.execute("CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
                    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()")
+        op.execute("CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()")
 
 
 def _audit_append_only_down() -> None:
@@ -331,4 +333,5 @@ def _audit_append_only_down() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
     else:
         op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")

@@ -1,0 +1,164 @@
+"""Request bodies (validated) and response shapes (documented in /openapi.json)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Code = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(Body):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    roles: list[str]
+    active: bool = True
+
+
+class LoginOut(BaseModel):
+    token: str
+    user: UserOut
+    expires_at: datetime
+
+
+class TicketCreate(Body):
+    zone: str = Code
+    matter: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    priority: Literal["normal", "priority"] = "normal"
+    appointment_code: str | None = Field(default=None, min_length=1, max_length=32)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{5,20}$")
+    application_number: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class Ref(BaseModel):
+    code: str
+    name: str
+
+
+class PrintState(BaseModel):
+    job_id: int | None
+    state: str
+
+
+class TicketIssued(BaseModel):
+    id: int
+    number: str
+    zone: Ref
+    matter: Ref | None
+    priority: str
+    status: str
+    waiting_ahead: int
+    estimated_wait_s: int
+    issued_at: datetime
+    business_date: date
+    public_token: str
+    status_url: str
+    print: PrintState | None
+
+
+class TicketOut(BaseModel):
+    id: int
+    number: str
+    zone: str
+    queue_zone: str
+    matter: Ref | None
+    priority: str
+    status: str
+    business_date: date
+    issued_at: datetime
+    called_at: datetime | None
+    started_at: datetime | None
+    served_at: datetime | None
+    window: Ref | None
+    call_count: int
+    transfers: list[dict]
+    applications: list[int]
+
+
+class PublicTicket(BaseModel):
+    number: str
+    zone: Ref
+    status: str
+    waiting_ahead: int
+    estimated_wait_s: int
+    window: Ref | None
+
+
+class PauseIn(Body):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class CallIn(Body):
+    ticket_id: int = Field(ge=1)
+
+
+class TransferIn(Body):
+    to_window: str | None = Field(default=None, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")
+    to_zone: str | None = Field(default=None, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class Clerk(BaseModel):
+    id: int
+    display_name: str | None
+
+
+class CurrentTicket(BaseModel):
+    id: int
+    number: str
+    status: str
+    zone: str | None
+    called_at: datetime | None
+
+
+class WindowOut(BaseModel):
+    code: str
+    name: str
+    zones: list[str]
+    state: Literal["closed", "open", "paused"]
+    pause_reason: str | None
+    led_address: int | None
+    clerk: Clerk | None
+    current_ticket: CurrentTicket | None
+
+
+class UserCreate(Body):
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    display_name: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=256)
+    roles: list[str] = Field(min_length=1, max_length=4)
+
+
+class UserUpdate(Body):
+    display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    password: str | None = Field(default=None, min_length=1, max_length=256)
+    roles: list[str] | None = Field(default=None, min_length=1, max_length=4)
+    active: bool | None = None
+
+
+class DeviceToken(BaseModel):
+    code: str
+    token: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+ERRORS = {s: {"model": ErrorOut} for s in (401, 403, 404, 409, 422, 429)}

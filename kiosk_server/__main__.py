@@ -1,0 +1,3 @@
+from kiosk_server.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path
+
+from kiosk_server.api.deps import Ctx, Principal, roles
+from kiosk_server.api.responses import JSON
+from kiosk_server.api.schemas import ERRORS, CallIn, PauseIn, TicketOut, WindowOut
+from kiosk_server.db import queries
+from kiosk_server.services import tickets as tsvc
+from kiosk_server.services import windows as wsvc
+
+router = APIRouter(prefix="/api/v1/windows", tags=["windows"], responses=ERRORS)
+WindowCode = Path(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")
+STAFF = roles("clerk", "operator")
+
+
+def _window_body(c: Any, code: str) -> dict[str, Any]:
+    for w in c.read(queries.windows_list, c.hall):
+        if w["code"] == code:
+            return w
+    raise AssertionError("window vanished")
+
+
+@router.get("", response_model=list[WindowOut], openapi_extra=STAFF)
+async def list_windows(actor: Principal, c: Ctx) -> JSON:
+    return JSON(c.read(queries.windows_list, c.hall))
+
+
+def _window_action(fn: Any, c: Any, actor: Any, code: str, **kw: Any) -> JSON:
+    _w, events = c.write(fn, hall=c.hall, clock=c.clock, actor=actor, window_code=code, **kw)
+    c.publish(events)
+    return JSON(_window_body(c, code))
+
+
+@router.post("/{code}/open", response_model=WindowOut, openapi_extra=roles("clerk"))
+async def open_window(actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
+    return _window_action(wsvc.open_window, c, actor, code)
+
+
+@router.post("/{code}/close", response_model=WindowOut, openapi_extra=STAFF)
+async def close_window(actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
+    return _window_action(wsvc.close_window, c, actor, code)
+
+
+@router.post("/{code}/pause", response_model=WindowOut, openapi_extra=STAFF)
+async def pause_window(body: PauseIn, actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
+    return _window_action(wsvc.pause_window, c, actor, code, reason=body.reason)
+
+
+@router.post("/{code}/resume", response_model=WindowOut, openapi_extra=STAFF)
+async def resume_window(actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
+    return _window_action(wsvc.resume_window, c, actor, code)
+
+
+def ticket_response(c: Any, out: tsvc.Outcome) -> JSON:
+    c.publish(out.events)
+    if out.ticket is None:
+        return JSON(None, status_code=204)
+    return JSON(c.read(queries.ticket_body, out.ticket))
+
+
+@router.post("/{code}/call-next", response_model=TicketOut, openapi_extra=STAFF,
+             responses={204: {"description": "nobody waits"}})
+async def call_next(actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
+    out = c.write(tsvc.call_next, hall=c.hall, clock=c.clock, actor=actor, window_code=code)
+    c.count("tickets_called")
+    return ticket_response(c, out)
+
+
+@router.post("/{code}/call", response_model=TicketOut, openapi_extra=STAFF)
+async def call_ticket(body: CallIn, actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
+    out = c.write(tsvc.call_ticket, hall=c.hall, clock=c.clock, actor=actor, window_code=code, ticket_id=body.ticket_id)
+    return ticket_response(c, out)
+
+
+@router.post("/{code}/recall", response_model=TicketOut, openapi_extra=STAFF)
+async def recall(actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
+    out = c.write(tsvc.recall, hall=c.hall, clock=c.clock, actor=actor, window_code=code)
+    return ticket_response(c, out)

@@ -1,0 +1,280 @@
+"""The `kiosk-server` command: serve, demo, migrate, import-config, check-config, create-user,
+audit-verify."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+DEMO_USERS = [
+    # username, display name, roles, password (demo only: `serve` refuses to start while any is in force)
+    ("operator", "值班长 王*", ["operator"], "Demo-Operator-2026"),
+    ("secadmin", "安全管理员 李*", ["security_admin"], "Demo-Security-2026"),
+    ("auditor", "审计员 赵*", ["auditor"], "Demo-Auditor-2026"),
+    ("clerk1", "窗口人员 陈*", ["clerk"], "Demo-Clerk1-2026"),
+    ("clerk2", "窗口人员 刘*", ["clerk"], "Demo-Clerk2-2026"),
+    ("clerk3", "窗口人员 周*", ["clerk"], "Demo-Clerk3-2026"),
+]
+DEMO_PASSWORDS = frozenset(u[3] for u in DEMO_USERS)
+
+
+def _default_config() -> Path:
+    here = Path(__file__).resolve().parent.parent / "config.example.toml"
+    return here if here.exists() else Path("config.example.toml")
+
+
+def _settings(path: str, *, require_secrets: bool = True) -> Any:
+    from kiosk_server.config import ConfigError, load_settings
+    try:
+        return load_settings(path, require_secrets=require_secrets)
+    except ConfigError as e:
+        print(f"{path}: the configuration has {len(e.problems)} problem(s):", file=sys.stderr)
+        for key, msg in e.problems:
+            print(f"  {key}: {msg}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _engine(settings: Any) -> Any:
+    from kiosk_server.db.engine import make_engine
+    return make_engine(settings.server.database_url, base_dir=settings.base_dir,
+                       sqlite_synchronous=settings.server.sqlite_synchronous)
+
+
+def cmd_check_config(a: argparse.Namespace) -> int:
+    s = _settings(a.config, require_secrets=not a.no_secrets)
+    lay = s.layout
+    print(f"{a.config}: OK" + (f" — hall {lay.hall.code} {lay.hall.name}: {len(lay.zones)} zones, "
+                               f"{sum(len(z.matters) for z in lay.zones)} matters, {len(lay.windows)} windows, "
+                               f"{len(lay.devices)} devices" if lay else ""))
+    return 0
+
+
+def cmd_migrate(a: argparse.Namespace) -> int:
+    from kiosk_server.db import migrate
+    s = _settings(a.config, require_secrets=False)
+    e = _engine(s)
+    if a.downgrade:
+        migrate.downgrade(e, a.downgrade)
+    else:
+        migrate.upgrade(e)
+    print(f"database at revision {migrate.current(e)}")
+    return 0
+
+
+def _import(settings: Any, engine: Any, device_tokens: dict[str, str]) -> None:
+    from kiosk_server.db.engine import Database
+    from kiosk_server.services.context import SYSTEM, SystemClock
+    from kiosk_server.services.layout import import_layout
+    from kiosk_server.services.security import Keys
+    if settings.layout is None:
+        raise SystemExit("the configuration has no hall layout ([hall], [[zones]] …)")
+    db = Database(engine)
+    with db.write() as conn:
+        import_layout(conn, settings.layout, keys=Keys(settings.secret_key, settings.data_key),
+                      device_tokens=device_tokens, actor=SYSTEM, now=SystemClock().now())
+
+
+def cmd_import_config(a: argparse.Namespace) -> int:
+    from kiosk_server.db import migrate
+    s = _settings(a.config)
+    e = _engine(s)
+    migrate.upgrade(e)
+    _import(s, e, s.device_tokens)
+    print(f"imported hall {s.layout.hall.code}: {len(s.layout.zones)} zones, {len(s.layout.windows)} windows")
+    return 0
+
+
+def cmd_create_user(a: argparse.Namespace) -> int:
+    from kiosk_server.db.engine import Database
+    from kiosk_server.domain.errors import DomainError
+    from kiosk_server.i18n import t
+    from kiosk_server.services.auth import create_user
+    from kiosk_server.services.context import Actor, SystemClock
+    s = _settings(a.config)
+    password = os.environ.get("HALL_NEW_PASSWORD") if a.password_from_env else None
+    if password is None:
+        password = sys.stdin.readline().rstrip("\n") if a.password_stdin else getpass.getpass("password: ")
+    db = Database(_engine(s))
+    try:
+        with db.write() as conn:
+            u = create_user(conn, username=a.username, display_name=a.display_name or a.username, password=password,
+                            roles=a.roles.split(","), actor=Actor("cli", frozenset()), now=SystemClock().now(),
+                            security=s.security)
+    except DomainError as e:
+        print(t(e.code, "zh-CN", **e.params), "/", t(e.code, "en", **e.params), file=sys.stderr)
+        return 2
+    print(f"created user {u['username']} (id {u['id']}) with roles {','.join(u['roles'])}")
+    return 0
+
+
+def cmd_audit_verify(a: argparse.Namespace) -> int:
+    from kiosk_server.db.engine import Database
+    from kiosk_server.services import audit
+    s = _settings(a.config, require_secrets=False)
+    db = Database(_engine(s))
+    with db.read() as conn:
+        problems = audit.verify(conn)
+        from sqlalchemy import func, select
+        from kiosk_server.db.tables import audit_log
+        n = conn.execute(select(func.count()).select_from(audit_log)).scalar_one()
+    if problems:
+        print(f"audit log BROKEN: {len(problems)} problem(s) in {n} entries", file=sys.stderr)
+        for p in problems[:50]:
+            print("  " + p, file=sys.stderr)
+        return 1
+    print(f"audit log intact: {n} entries, chain verified")
+    return 0
+
+
+def _demo_passwords_in_force(engine: Any) -> list[str]:
+    from sqlalchemy import select
+    from kiosk_server.db.tables import users
+    from kiosk_server.services.security import verify_password
+    with engine.connect() as conn:
+        rows = conn.execute(select(users.c.username, users.c.password_hash).where(users.c.active.is_(True))).all()
+    return [u for u, h in rows if any(verify_password(h, p) for p in DEMO_PASSWORDS)]
+
+
+def _run_uvicorn(config_path: str, settings: Any, overrides: dict[str, Any]) -> None:
+    import uvicorn
+    os.environ["HALL_CONFIG"] = str(Path(config_path).resolve())
+    os.environ["HALL_RUNTIME"] = json.dumps(overrides)
+    uvicorn.run("kiosk_server.asgi:create", factory=True, host=settings.server.bind, port=settings.server.port,
+                workers=settings.server.workers, ws_per_message_deflate=False, access_log=settings.server.access_log,
+                log_config=None, lifespan="on", timeout_graceful_shutdown=5)
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    from kiosk_server.db import migrate
+    s = _settings(a.config)
+    if a.port:
+        s = s.model_copy(update={"server": s.server.model_copy(update={"port": a.port})})
+    if a.workers:
+        s = s.model_copy(update={"server": s.server.model_copy(update={"workers": a.workers})})
+    if s.is_sqlite and s.server.workers > 1:
+        print("SQLite serves one worker; use PostgreSQL for several (server.workers)", file=sys.stderr)
+        return 2
+    e = _engine(s)
+    if migrate.current(e) != _head():
+        print("the database is not at the newest schema: run `kiosk-server migrate` first", file=sys.stderr)
+        return 2
+    demo_users = _demo_passwords_in_force(e)
+    if demo_users:
+        print(f"refusing to start: demo passwords are in force for {', '.join(demo_users)}", file=sys.stderr)
+        return 2
+    e.dispose()
+    overrides: dict[str, Any] = {}
+    if a.port:
+        overrides["server"] = s.server.model_dump()
+    if a.workers:
+        overrides["server"] = s.server.model_dump()
+    _run_uvicorn(a.config, s, overrides)
+    return 0
+
+
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+    from kiosk_server.db.migrate import alembic_config
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    """Everything on one machine: SQLite, the sample hall, demo accounts and device tokens."""
+    from kiosk_server.config import load_settings
+    from kiosk_server.db import migrate
+    from kiosk_server.db.engine import Database
+    from kiosk_server.services.auth import create_user
+    from kiosk_server.services.context import SYSTEM, SystemClock
+    from sqlalchemy import select
+    from kiosk_server.db.tables import users
+    data = Path(a.data_dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    secrets_file = data / "demo-secrets.json"
+    if secrets_file.exists():
+        sec = json.loads(secrets_file.read_text())
+    else:
+        sec = {"secret_key": secrets.token_urlsafe(48), "data_key": secrets.token_hex(32)}
+        secrets_file.write_text(json.dumps(sec))
+        secrets_file.chmod(0o600)
+    s = load_settings(a.config, require_secrets=False)
+    tokens = {d.code: secrets.token_urlsafe(24) for d in (s.layout.devices if s.layout else [])}
+    server = s.server.model_copy(update={"database_url": f"sqlite:///{data / 'hall.db'}", "port": a.port or s.server.port,
+                                         "bind": a.bind or s.server.bind, "workers": 1})
+    base = f"http://{'127.0.0.1' if server.bind in ('0.0.0.0', '::') else server.bind}:{server.port}"
+    server = server.model_copy(update={"public_base_url": server.public_base_url or base})
+    s = s.model_copy(update={"server": server, "secret_key": sec["secret_key"], "data_key": sec["data_key"],
+                             "device_tokens": tokens, "demo": True, "ignore_opening_hours": True})
+    e = _engine(s)
+    migrate.upgrade(e)
+    _import(s, e, tokens)
+    db = Database(e)
+    from kiosk_server.services.security import Keys  # noqa: F401
+    with db.write() as conn:
+        existing = set(conn.execute(select(users.c.username)).scalars())
+        for username, name, roles, password in DEMO_USERS:
+            if username not in existing:
+                create_user(conn, username=username, display_name=name, password=password, roles=roles,
+                            actor=SYSTEM, now=SystemClock().now(), security=s.security)
+    e.dispose()
+    print(f"""
+  衡阳市政务服务中心 demo — hall queue server (SQLite: {data / 'hall.db'})
+
+  API            {base}/api/v1/   (schema: {base}/openapi.json)
+  Health         {base}/healthz    Metrics: {base}/metrics
+  Hall stream    ws://{base.removeprefix('http://')}/api/v1/display/stream?token=<display token>
+
+  Demo accounts (demo only — `serve` refuses to start while any of these passwords is in force):""")
+    for username, _n, roles, password in DEMO_USERS:
+        print(f"    {username:<10} {password:<22} {','.join(roles)}")
+    print("\n  Device tokens (new at every demo start):")
+    for d in s.layout.devices:
+        print(f"    {d.code:<4} {d.role:<8} {tokens[d.code]}   {d.name}")
+    k1 = next((d.code for d in s.layout.devices if d.role == "kiosk"), None)
+    if k1:
+        print(f"\n  Try:  curl -H 'Authorization: Bearer {tokens[k1]}' {base}/api/v1/kiosk/menu\n", flush=True)
+    overrides = {"server": server.model_dump(), "secret_key": sec["secret_key"], "data_key": sec["data_key"],
+                 "device_tokens": tokens, "demo": True, "ignore_opening_hours": True}
+    _run_uvicorn(a.config, s, overrides)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="kiosk-server", description="Hall queue server (政务服务中心排队叫号)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def add(name: str, fn: Any, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--config", default=os.environ.get("HALL_CONFIG_FILE") or str(_default_config()))
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("serve", cmd_serve, "run the server (secrets from the environment)")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int)
+    p = add("demo", cmd_demo, "run everything with SQLite, the sample hall and demo accounts")
+    p.add_argument("--data-dir", default="var/demo")
+    p.add_argument("--port", type=int)
+    p.add_argument("--bind")
+    p = add("migrate", cmd_migrate, "upgrade the database to the newest schema")
+    p.add_argument("--downgrade", metavar="REVISION")
+    add("import-config", cmd_import_config, "import the hall layout of the configuration into the database")
+    p = add("check-config", cmd_check_config, "validate a configuration file and report every problem")
+    p.add_argument("--no-secrets", action="store_true", help="do not require the secret environment variables")
+    p = add("create-user", cmd_create_user, "create an account")
+    p.add_argument("--username", required=True)
+    p.add_argument("--display-name")
+    p.add_argument("--roles", required=True, help="comma-separated: operator, security_admin, auditor, clerk")
+    p.add_argument("--password-stdin", action="store_true")
+    p.add_argument("--password-from-env", action="store_true", help="read HALL_NEW_PASSWORD")
+    add("audit-verify", cmd_audit_verify, "verify the audit log's hash chain")
+    a = ap.parse_args(argv)
+    return a.fn(a) or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""Reads for the API: lists, bodies, snapshots. Plain queries, no use-case logic."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from kiosk_server.db import tables as T
+from kiosk_server.domain.model import ACTIVE_STATUSES, TicketStatus
+from kiosk_server.services.context import Hall
+from kiosk_server.services.tickets import estimated_wait_s, position, waiting_counts, zone_is_open
+
+tk = T.tickets
+
+
+def ticket_body(conn: Connection, t: dict[str, Any]) -> dict[str, Any]:
+    zones = dict(conn.execute(select(T.zones.c.id, T.zones.c.code)).all())
+    matter = None
+    if t["matter_id"] is not None:
+        m = conn.execute(select(T.matters.c.code, T.matters.c.name).where(T.matters.c.id == t["matter_id"])).first()
+        matter = {"code": m.code, "name": m.name} if m else None
+    window = None
+    if t["window_id"] is not None:
+        w = conn.execute(select(T.windows.c.code, T.windows.c.name).where(T.windows.c.id == t["window_id"])).first()
+        window = {"code": w.code, "name": w.name}
+    hist = conn.execute(select(T.ticket_history).where(T.ticket_history.c.ticket_id == t["id"],
+                                                       T.ticket_history.c.action == "transfer")
+                        .order_by(T.ticket_history.c.id)).mappings().all()
+    transfers = [{"at": h["at"], **(h["detail"] or {})} for h in hist]
+    apps = list(conn.execute(select(T.applications.c.id).where(T.applications.c.ticket_id == t["id"])).scalars())
+    return {
+        "id": t["id"], "number": t["number"], "zone": zones.get(t["zone_id"]), "queue_zone": zones.get(t["queue_zone_id"]),
+        "matter": matter, "priority": t["priority"], "status": t["status"], "business_date": t["business_date"],
+        "issued_at": t["issued_at"], "called_at": t["called_at"], "started_at": t["started_at"],
+        "served_at": t["served_at"], "window": window, "call_count": t["call_count"], "transfers": transfers,
+        "applications": apps,
+    }
+
+
+def get_ticket(conn: Connection, hall: Hall, ticket_id: int) -> dict[str, Any] | None:
+    r = conn.execute(select(tk).where(tk.c.id == ticket_id, tk.c.hall_id == hall.id)).mappings().first()
+    return dict(r) if r else None
+
+
+def list_tickets(conn: Connection, hall: Hall, *, zone: str | None, status: str | None, business_date: date,
+                 limit: int, offset: int) -> list[dict[str, Any]]:
+    q = select(tk).where(tk.c.hall_id == hall.id, tk.c.business_date == business_date)
+    if zone is not None:
+        q = q.where(tk.c.zone_id == select(T.zones.c.id).where(T.zones.c.hall_id == hall.id, T.zones.c.code == zone)
+                    .scalar_subquery())
+    if status is not None:
+        q = q.where(tk.c.status == status)
+    rows = conn.execute(q.order_by(tk.c.id).limit(limit).offset(offset)).mappings().all()
+    zones = dict(conn.execute(select(T.zones.c.id, T.zones.c.code)).all())
+    wins = dict(conn.execute(select(T.windows.c.id, T.windows.c.code)).all())
+    return [{"id": r["id"], "number": r["number"], "zone": zones.get(r["zone_id"]),
+             "queue_zone": zones.get(r["queue_zone_id"]), "priority": r["priority"], "status": r["status"],
+             "issued_at": r["issued_at"], "called_at": r["called_at"], "served_at": r["served_at"],
+             "window": wins.get(r["window_id"]), "call_count": r["call_count"]} for r in rows]
+
+
+def windows_list(conn: Connection, hall: Hall) -> list[dict[str, Any]]:
+    ws = conn.execute(select(T.windows).where(T.windows.c.hall_id == hall.id, T.windows.c.enabled.is_(True))
+                      .order_by(T.windows.c.code)).mappings().all()
+    zmap = dict(conn.execute(select(T.zones.c.id, T.zones.c.code)).all())
+    served: dict[int, list[str]] = {}
+    for wid, zid in conn.execute(select(T.window_zones.c.window_id, T.window_zones.c.zone_id)
+                                 .order_by(T.window_zones.c.window_id, T.window_zones.c.position)):
+        served.setdefault(wid, []).append(zmap[zid])
+    clerks = dict(conn.execute(select(T.users.c.id, T.users.c.display_name)).all())
+    active = {r["window_id"]: r for r in conn.execute(
+        select(tk.c.id, tk.c.number, tk.c.status, tk.c.window_id, tk.c.called_at, tk.c.zone_id)
+        .where(tk.c.hall_id == hall.id, tk.c.status.in_(ACTIVE_STATUSES))).mappings()}
+    out = []
+    for w in ws:
+        a = active.get(w["id"])
+        out.append({
+            "code": w["code"], "name": w["name"], "zones": served.get(w["id"], []), "state": w["state"],
+            "pause_reason": w["pause_reason"], "led_address": w["led_address"],
+            "clerk": {"id": w["clerk_id"], "display_name": clerks.get(w["clerk_id"])} if w["clerk_id"] else None,
+            "current_ticket": {"id": a["id"], "number": a["number"], "status": a["status"],
+                               "zone": zmap.get(a["zone_id"]), "called_at": a["called_at"]} if a else None,
+        })
+    return out
+
+
+def kiosk_menu(conn: Connection, hall: Hall, now: Any, today: date, ignore_hours: bool) -> dict[str, Any]:
+    zs = conn.execute(select(T.zones).where(T.zones.c.hall_id == hall.id).order_by(T.zones.c.position)).mappings().all()
+    ms = conn.execute(select(T.matters).where(T.matters.c.enabled.is_(True))
+                      .order_by(T.matters.c.zone_id, T.matters.c.position)).mappings().all()
+    waiting = waiting_counts(conn, hall, today)
+    issued = dict(conn.execute(select(T.counters.c.zone_id, T.counters.c.value)
+                               .where(T.counters.c.business_date == today)).all())
+    zones = []
+    for z in zs:
+        n = waiting.get(z["code"], 0)
+        zones.append({
+            "code": z["code"], "name": z["name"], "prefix": z["prefix"],
+            "open": bool(z["enabled"] and (ignore_hours or zone_is_open(conn, hall, dict(z), now))),
+            "quota_left": max(0, z["daily_quota"] - issued.get(z["id"], 0)),
+            "waiting": n, "estimated_wait_s": estimated_wait_s(conn, hall, dict(z), n),
+            "matters": [{"code": m["code"], "name": m["name"], "department": m["department"],
+                         "case_type": m["case_type"], "promised_days": m["promised_days"],
+                         "materials": m["materials"], "fee": m["fee"]} for m in ms if m["zone_id"] == z["id"]],
+        })
+    return {"hall": {"code": hall.code, "name": hall.name, "hotline": hall.hotline}, "zones": zones}
+
+
+def recent_calls(conn: Connection, hall: Hall, zones: set[str] | None, limit: int = 10) -> list[dict[str, Any]]:
+    q = (select(T.events).where(T.events.c.hall_id == hall.id, T.events.c.type.in_(("ticket.called", "ticket.recalled")))
+         .order_by(T.events.c.seq.desc()).limit(limit))
+    if zones:
+        q = q.where(T.events.c.zone.in_(zones))
+    return [event_wire(r) for r in conn.execute(q).mappings()]
+
+
+def event_wire(r: Any) -> dict[str, Any]:
+    ev = {"seq": r["seq"], "type": r["type"], "at": r["at"].isoformat(), **r["payload"]}
+    if r["zone"] is not None:
+        ev["zone"] = r["zone"]
+    return ev
+
+
+def last_seq(conn: Connection) -> int:
+    return conn.execute(select(func.coalesce(func.max(T.events.c.seq), 0))).scalar_one()
+
+
+def events_since(conn: Connection, hall: Hall, since: int, limit: int) -> list[dict[str, Any]]:
+    q = (select(T.events).where(T.events.c.hall_id == hall.id, T.events.c.seq > since)
+         .order_by(T.events.c.seq).limit(limit))
+    return [event_wire(r) for r in conn.execute(q).mappings()]
+
+
+def display_snapshot(conn: Connection, hall: Hall, today: date, zones: set[str] | None) -> dict[str, Any]:
+    seq = last_seq(conn)
+    wins = windows_list(conn, hall)
+    if zones:
+        wins = [w for w in wins if set(w["zones"]) & zones]
+    waiting = waiting_counts(conn, hall, today)
+    if zones:
+        waiting = {k: v for k, v in waiting.items() if k in zones}
+    return {
+        "seq": seq, "hall": {"code": hall.code, "name": hall.name},
+        "calls": recent_calls(conn, hall, zones),
+        "windows": [{"code": w["code"], "name": w["name"], "state": w["state"],
+                     "current_number": w["current_ticket"]["number"] if w["current_ticket"] else None}
+                    for w in wins],
+        "waiting": waiting,
+    }
+
+
+def public_ticket(conn: Connection, hall: Hall, token: str) -> dict[str, Any] | None:
+    t = conn.execute(select(tk).where(tk.c.public_token == token)).mappings().first()
+    if t is None:
+        return None
+    t = dict(t)
+    zone = dict(conn.execute(select(T.zones).where(T.zones.c.id == t["queue_zone_id"])).mappings().one())
+    ahead = position(conn, t)
+    window = None
+    if t["window_id"] is not None and t["status"] in (TicketStatus.CALLED, TicketStatus.SERVING):
+        w = conn.execute(select(T.windows.c.code, T.windows.c.name).where(T.windows.c.id == t["window_id"])).first()
+        window = {"code": w.code, "name": w.name}
+    return {"number": t["number"], "zone": {"code": zone["code"], "name": zone["name"]}, "status": t["status"],
+            "waiting_ahead": ahead,
+            "estimated_wait_s": estimated_wait_s(conn, hall, zone, ahead) if t["status"] == TicketStatus.WAITING else 0,
+            "window": window, "issued_at": t["issued_at"], "business_date": t["business_date"]}

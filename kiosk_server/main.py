@@ -1,0 +1,60 @@
+"""`create_app(settings)`: the FastAPI application and its lifespan (the sweeper)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from kiosk_server import bootstrap
+from kiosk_server.api import errors
+from kiosk_server.api.metrics import RequestMetrics
+from kiosk_server.api.routers import admin, auth, display, kiosk, ops, tickets, windows
+from kiosk_server.config import Settings
+from kiosk_server.services.context import Clock
+from kiosk_server import scheduled
+
+log = logging.getLogger("kiosk_server")
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, container: bootstrap.Container | None = None,
+               run_sweeper: bool = True) -> FastAPI:
+    c = container or bootstrap.build(settings, clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(scheduled.sweeper(c)) if run_sweeper else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            c.db.dispose()
+
+    # No /docs: Swagger UI loads from the internet, which a hall does not have. /openapi.json stays.
+    app = FastAPI(title="Hall queue server", version="1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Queue ticketing and window calling for government service halls (政务服务中心).")
+    app.state.container = c
+    for r in (auth.router, kiosk.router, windows.router, tickets.router, display.router, admin.router, ops.router):
+        app.include_router(r)
+    errors.install(app)
+    metrics = RequestMetrics(app.router)
+    c.app_metrics = metrics  # type: ignore[attr-defined]
+    app.add_middleware(_Wrap, inner=metrics)
+    return app
+
+
+class _Wrap:
+    """Adapter so the metrics middleware sees every HTTP request, including errors."""
+
+    def __init__(self, app: Any, inner: RequestMetrics) -> None:
+        inner.app = app
+        self.inner = inner
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.inner(scope, receive, send)

@@ -1,0 +1,471 @@
+"""The queue use cases: issue a ticket, call, recall, start, no-show, requeue, transfer,
+finish, cancel, expire. Each runs inside one write transaction given by the caller and
+returns its result with the events it appended; the caller publishes them after commit."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kiosk_server.db import tables as T
+from kiosk_server.domain.calendar import business_date, is_open
+from kiosk_server.domain.errors import Conflict, Forbidden, NotFound
+from kiosk_server.domain.model import (
+    ACTIVE_STATUSES, TRANSITIONS, Priority, QueueRank, Role, TicketStatus, WindowState, format_number,
+)
+from kiosk_server.services import audit
+from kiosk_server.services.context import Actor, Clock, Hall
+from kiosk_server.services.events import Event, append_event
+from kiosk_server.services.security import Keys
+
+tk = T.tickets
+SERVICE_EMA_WEIGHT = 0.2  # weight of the newest service time in the zone's rolling average
+
+
+@dataclass
+class Outcome:
+    ticket: dict[str, Any] | None
+    events: list[Event]
+
+
+# ---------------------------------------------------------------- reads used by the use cases
+
+def _zone(conn: Connection, hall: Hall, code: str) -> dict[str, Any]:
+    z = conn.execute(select(T.zones).where(T.zones.c.hall_id == hall.id, T.zones.c.code == code)).mappings().first()
+    if z is None:
+        raise NotFound("zone_not_found", zone=code)
+    return dict(z)
+
+
+def _window(conn: Connection, hall: Hall, code: str, *, lock: bool = False) -> dict[str, Any]:
+    q = select(T.windows).where(T.windows.c.hall_id == hall.id, T.windows.c.code == code)
+    if lock:
+        q = q.with_for_update()
+    w = conn.execute(q).mappings().first()
+    if w is None or not w["enabled"]:
+        raise NotFound("window_not_found", window=code)
+    return dict(w)
+
+
+def _ticket(conn: Connection, hall: Hall, ticket_id: int, *, lock: bool = False) -> dict[str, Any]:
+    q = select(tk).where(tk.c.id == ticket_id, tk.c.hall_id == hall.id)
+    if lock:
+        q = q.with_for_update()
+    t = conn.execute(q).mappings().first()
+    if t is None:
+        raise NotFound("ticket_not_found")
+    return dict(t)
+
+
+def _window_zone_ids(conn: Connection, window_id: int) -> list[int]:
+    return list(conn.execute(select(T.window_zones.c.zone_id).where(T.window_zones.c.window_id == window_id)
+                             .order_by(T.window_zones.c.position)).scalars())
+
+
+def _zone_code(conn: Connection, zone_id: int) -> str:
+    return conn.execute(select(T.zones.c.code).where(T.zones.c.id == zone_id)).scalar_one()
+
+
+def waiting_counts(conn: Connection, hall: Hall, today: date, zone_ids: list[int] | None = None) -> dict[str, int]:
+    q = (select(T.zones.c.code, func.count(tk.c.id))
+         .select_from(T.zones.outerjoin(tk, and_(tk.c.queue_zone_id == T.zones.c.id,
+                                                  tk.c.status == TicketStatus.WAITING,
+                                                  tk.c.business_date == today)))
+         .where(T.zones.c.hall_id == hall.id).group_by(T.zones.c.code))
+    if zone_ids is not None:
+        q = q.where(T.zones.c.id.in_(zone_ids))
+    return {code: n for code, n in conn.execute(q)}
+
+
+def position(conn: Connection, t: dict[str, Any]) -> int:
+    """People ahead of a waiting ticket in its queue zone (transfers and priority first)."""
+    if t["status"] != TicketStatus.WAITING:
+        return 0
+    ahead = or_(tk.c.rank < t["rank"], and_(tk.c.rank == t["rank"], or_(
+        tk.c.queue_key < t["queue_key"], and_(tk.c.queue_key == t["queue_key"], tk.c.id < t["id"]))))
+    q = select(func.count()).select_from(tk).where(
+        tk.c.queue_zone_id == t["queue_zone_id"], tk.c.status == TicketStatus.WAITING,
+        tk.c.business_date == t["business_date"], ahead)
+    return conn.execute(q).scalar_one()
+
+
+def estimated_wait_s(conn: Connection, hall: Hall, zone: dict[str, Any], ahead: int) -> int:
+    """Rolling average service time of the zone × people ahead ÷ open windows serving it."""
+    open_windows = conn.execute(
+        select(func.count()).select_from(T.windows.join(T.window_zones, T.window_zones.c.window_id == T.windows.c.id))
+        .where(T.window_zones.c.zone_id == zone["id"], T.windows.c.state == WindowState.OPEN,
+               T.windows.c.enabled.is_(True))).scalar_one()
+    avg = zone.get("avg_service_s") or hall.default_service_s
+    return int(round(avg * ahead / max(1, open_windows)))
+
+
+def zone_is_open(conn: Connection, hall: Hall, zone: dict[str, Any], now: datetime) -> bool:
+    if not zone["enabled"]:
+        return False
+    today = business_date(now, hall.tz)
+    exceptions = dict(conn.execute(select(T.holidays.c.date, T.holidays.c.kind)
+                                   .where(T.holidays.c.hall_id == hall.id, T.holidays.c.date == today)).all())
+    closed = {d for d, k in exceptions.items() if k == "holiday"}
+    extra = {d for d, k in exceptions.items() if k == "workday"}
+    hours = zone["opening_hours"] or hall.opening_hours
+    return is_open(now, hall.tz, hours, closed, set(hall.open_weekdays), extra)
+
+
+# ---------------------------------------------------------------- helpers that write
+
+def _history(conn: Connection, t: dict[str, Any], *, action: str, to: str, at: datetime, actor: Actor,
+             window_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
+    conn.execute(insert(T.ticket_history).values(
+        ticket_id=t["id"], at=at, action=action, from_status=t.get("status"), to_status=to,
+        window_id=window_id, actor=actor.name, detail=detail))
+
+
+def _ticket_ref(t: dict[str, Any], zone_code: str) -> dict[str, Any]:
+    return {"id": t["id"], "number": t["number"], "zone": zone_code}
+
+
+def _check_transition(t: dict[str, Any], action: str) -> str:
+    allowed, to = TRANSITIONS[action]
+    if t["status"] not in allowed:
+        raise Conflict("ticket_state", number=t["number"], status=t["status"], action=action)
+    return to
+
+
+def _check_window_actor(w: dict[str, Any], actor: Actor) -> None:
+    """Clerks act only at the window they opened; operators anywhere."""
+    if actor.has(Role.OPERATOR):
+        return
+    if not actor.has(Role.CLERK) or w["clerk_id"] != actor.user_id or w["state"] == WindowState.CLOSED:
+        raise Forbidden("window_not_yours", window=w["code"])
+
+
+def _clerk_window_for_ticket(conn: Connection, hall: Hall, t: dict[str, Any], actor: Actor) -> dict[str, Any] | None:
+    """The window from which the actor may act on a ticket: the one it stands at, or for a
+    waiting/missed ticket any window of the actor's serving the ticket's queue zone."""
+    if actor.has(Role.OPERATOR):
+        if t["window_id"] is not None:
+            return dict(conn.execute(select(T.windows).where(T.windows.c.id == t["window_id"])).mappings().one())
+        return None
+    if not actor.has(Role.CLERK):
+        raise Forbidden("forbidden")
+    mine = conn.execute(select(T.windows).where(T.windows.c.hall_id == hall.id, T.windows.c.clerk_id == actor.user_id,
+                                                T.windows.c.state != WindowState.CLOSED)).mappings().first()
+    if mine is None:
+        raise Forbidden("forbidden")
+    if t["window_id"] == mine["id"]:
+        return dict(mine)
+    if t["status"] in (TicketStatus.WAITING, TicketStatus.MISSED) and (
+            t["queue_zone_id"] in _window_zone_ids(conn, mine["id"]) or t["target_window_id"] == mine["id"]):
+        return dict(mine)
+    raise Forbidden("window_not_yours", window=mine["code"])
+
+
+def announcement(number: str, window_code: str, lang: str = "zh-CN") -> dict[str, Any]:
+    """The token script of a call: 请 / A / 0 / 0 / 7 / 号 / 到 / 0 / 6 / 号窗口 / 办理."""
+    from kiosk_server.i18n import t as tr
+    tokens = ["请", *list(number), "号", "到", *list(window_code), "号窗口", "办理"]
+    return {"text": tr("announce.call", lang, number=number, window=window_code), "tokens": tokens}
+
+
+def _window_ref(w: dict[str, Any]) -> dict[str, Any]:
+    return {"code": w["code"], "name": w["name"]}
+
+
+# ---------------------------------------------------------------- issuing
+
+def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, actor: Actor, zone_code: str,
+                 matter_code: str | None = None, priority: str = Priority.NORMAL, phone: str | None = None,
+                 appointment_code: str | None = None, application_number: str | None = None,
+                 ignore_opening_hours: bool = False) -> Outcome:
+    now = clock.now()
+    today = business_date(now, hall.tz)
+    zone = _zone(conn, hall, zone_code)
+    matter = None
+    if matter_code is not None:
+        matter = conn.execute(select(T.matters.c.id, T.matters.c.code, T.matters.c.name)
+                              .where(T.matters.c.zone_id == zone["id"], T.matters.c.code == matter_code,
+                                     T.matters.c.enabled.is_(True))).mappings().first()
+        if matter is None:
+            raise NotFound("matter_not_found", matter=matter_code)
+    if not (zone["enabled"] and (ignore_opening_hours or zone_is_open(conn, hall, zone, now))):
+        raise Conflict("zone_closed", zone=zone["name"])
+    # One atomic statement advances the day's counter; the unique constraint on
+    # (zone, business_date, seq) makes a duplicate number impossible even if this were wrong.
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    up = dialect.insert(T.counters).values(zone_id=zone["id"], business_date=today, value=1)
+    up = up.on_conflict_do_update(index_elements=[T.counters.c.zone_id, T.counters.c.business_date],
+                                  set_={"value": T.counters.c.value + 1}).returning(T.counters.c.value)
+    seq = conn.execute(up).scalar_one()
+    if seq > zone["daily_quota"]:
+        raise Conflict("quota_reached", zone=zone["name"])  # rolls back: the counter does not move
+    number = format_number(zone["prefix"], seq, 3 if zone["daily_quota"] <= 999 else 4)
+    rank = QueueRank.PRIORITY if priority == Priority.PRIORITY else QueueRank.NORMAL
+    row = {
+        "hall_id": hall.id, "zone_id": zone["id"], "queue_zone_id": zone["id"],
+        "matter_id": matter["id"] if matter else None, "business_date": today, "seq": seq, "number": number,
+        "priority": str(priority), "status": TicketStatus.WAITING, "rank": int(rank), "queue_key": now.timestamp(),
+        "issued_at": now, "public_token": secrets.token_urlsafe(16),
+        "phone_enc": keys.encrypt(phone, b"ticket.phone") if phone else None,
+        "phone_hash": keys.lookup_hash("phone", phone) if phone else None,
+        "appointment_code": appointment_code, "application_number": application_number, "issued_by": actor.name,
+    }
+    row["id"] = conn.execute(insert(tk).values(**row).returning(tk.c.id)).scalar_one()
+    _history(conn, {"id": row["id"], "status": None}, action="issue", to=TicketStatus.WAITING, at=now, actor=actor)
+    ahead = position(conn, row)
+    waiting = conn.execute(select(func.count()).select_from(tk).where(
+        tk.c.queue_zone_id == zone["id"], tk.c.status == TicketStatus.WAITING, tk.c.business_date == today)).scalar_one()
+    ev = append_event(conn, hall_id=hall.id, type="ticket.issued", at=now, zone=zone["code"],
+                      payload={"ticket": _ticket_ref(row, zone["code"]), "waiting": {zone["code"]: waiting}})
+    result = {
+        "id": row["id"], "number": number,
+        "zone": {"code": zone["code"], "name": zone["name"]},
+        "matter": {"code": matter["code"], "name": matter["name"]} if matter else None,
+        "priority": str(priority), "status": TicketStatus.WAITING.value,
+        "waiting_ahead": ahead, "estimated_wait_s": estimated_wait_s(conn, hall, zone, ahead),
+        "issued_at": now, "business_date": today, "public_token": row["public_token"],
+    }
+    return Outcome(result, [ev])
+
+
+# ---------------------------------------------------------------- calling
+
+def _queue_head(conn: Connection, w: dict[str, Any], zone_ids: list[int], today: date, allow_priority: bool) -> Any:
+    wz = T.window_zones
+    pref = (select(wz.c.position).where(wz.c.window_id == w["id"], wz.c.zone_id == tk.c.queue_zone_id)
+            .scalar_subquery())
+    targeted = case((tk.c.target_window_id == w["id"], 0), else_=1)
+    rank = tk.c.rank if allow_priority else case((tk.c.rank == int(QueueRank.PRIORITY), int(QueueRank.NORMAL)),
+                                                 else_=tk.c.rank)
+    q = (select(tk.c.id, tk.c.rank).where(
+        tk.c.status == TicketStatus.WAITING, tk.c.business_date == today,
+        or_(tk.c.target_window_id == w["id"],
+            and_(tk.c.target_window_id.is_(None), tk.c.queue_zone_id.in_(zone_ids))))
+        .order_by(targeted, rank, func.coalesce(pref, literal(999)), tk.c.queue_key, tk.c.id)
+        .limit(1).with_for_update(skip_locked=True, of=tk))
+    return conn.execute(q).first()
+
+
+def _active_ticket(conn: Connection, window_id: int) -> dict[str, Any] | None:
+    r = conn.execute(select(tk).where(tk.c.window_id == window_id, tk.c.status.in_(ACTIVE_STATUSES))).mappings().first()
+    return dict(r) if r else None
+
+
+def _ready_window(conn: Connection, hall: Hall, code: str, actor: Actor) -> dict[str, Any]:
+    w = _window(conn, hall, code, lock=True)
+    _check_window_actor(w, actor)
+    if w["state"] != WindowState.OPEN:
+        raise Conflict("window_not_open", window=code)
+    active = _active_ticket(conn, w["id"])
+    if active is not None:
+        raise Conflict("window_busy", window=code, number=active["number"])
+    return w
+
+
+def _do_call(conn: Connection, hall: Hall, w: dict[str, Any], t: dict[str, Any], now: datetime, actor: Actor,
+             action: str = "call") -> Outcome:
+    claimed = conn.execute(update(tk).where(tk.c.id == t["id"], tk.c.status == TicketStatus.WAITING).values(
+        status=TicketStatus.CALLED, window_id=w["id"], called_at=now, call_count=1, target_window_id=None)).rowcount
+    if claimed != 1:  # cannot happen under the lock; refuse rather than double-call
+        raise Conflict("ticket_state", number=t["number"], status=t["status"], action="call")
+    consecutive = w["consecutive_priority"] + 1 if t["rank"] == QueueRank.PRIORITY else 0
+    conn.execute(update(T.windows).where(T.windows.c.id == w["id"]).values(consecutive_priority=consecutive))
+    _history(conn, t, action=action, to=TicketStatus.CALLED, at=now, actor=actor, window_id=w["id"])
+    zone_code = _zone_code(conn, t["queue_zone_id"])
+    today = t["business_date"]
+    waiting = waiting_counts(conn, hall, today, [t["queue_zone_id"]])
+    ev = append_event(conn, hall_id=hall.id, type="ticket.called", at=now, zone=zone_code, payload={
+        "ticket": _ticket_ref(t, _zone_code(conn, t["zone_id"])), "window": _window_ref(w),
+        "announcement": announcement(t["number"], w["code"]), "waiting": waiting})
+    t.update(status=TicketStatus.CALLED.value, window_id=w["id"], called_at=now, call_count=1)
+    return Outcome(t, [ev])
+
+
+def call_next(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, window_code: str) -> Outcome:
+    now = clock.now()
+    today = business_date(now, hall.tz)
+    w = _ready_window(conn, hall, window_code, actor)
+    zone_ids = _window_zone_ids(conn, w["id"])
+    head = _queue_head(conn, w, zone_ids, today, allow_priority=w["consecutive_priority"] < hall.priority_cap)
+    if head is None:
+        return Outcome(None, [])
+    t = _ticket(conn, hall, head.id)
+    return _do_call(conn, hall, w, t, now, actor)
+
+
+def call_ticket(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, window_code: str, ticket_id: int) -> Outcome:
+    """Call a chosen ticket out of order (audited)."""
+    now = clock.now()
+    w = _ready_window(conn, hall, window_code, actor)
+    t = _ticket(conn, hall, ticket_id, lock=True)
+    _check_transition(t, "call")
+    zone_ids = _window_zone_ids(conn, w["id"])
+    if t["target_window_id"] not in (None, w["id"]) or (t["target_window_id"] is None and t["queue_zone_id"] not in zone_ids):
+        raise Conflict("ticket_not_here", number=t["number"])
+    out = _do_call(conn, hall, w, t, now, actor, action="call_out_of_order")
+    audit.record(conn, actor=actor, action="ticket.call_out_of_order", at=now, object_type="ticket",
+                 object_id=t["id"], detail={"number": t["number"], "window": w["code"]})
+    return out
+
+
+def recall(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, window_code: str) -> Outcome:
+    now = clock.now()
+    w = _window(conn, hall, window_code, lock=True)
+    _check_window_actor(w, actor)
+    t = _active_ticket(conn, w["id"])
+    if t is None or t["status"] != TicketStatus.CALLED:
+        raise Conflict("no_active_ticket", window=w["code"])
+    if t["call_count"] > hall.recall_cap:
+        raise Conflict("recall_cap_reached", cap=hall.recall_cap)
+    conn.execute(update(tk).where(tk.c.id == t["id"]).values(call_count=tk.c.call_count + 1))
+    _history(conn, t, action="recall", to=TicketStatus.CALLED, at=now, actor=actor, window_id=w["id"])
+    ev = append_event(conn, hall_id=hall.id, type="ticket.recalled", at=now, zone=_zone_code(conn, t["queue_zone_id"]),
+                      payload={"ticket": _ticket_ref(t, _zone_code(conn, t["zone_id"])), "window": _window_ref(w),
+                               "announcement": announcement(t["number"], w["code"]), "call_count": t["call_count"] + 1})
+    t["call_count"] += 1
+    return Outcome(t, [ev])
+
+
+# ---------------------------------------------------------------- ticket actions
+
+def _simple(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, ticket_id: int, action: str,
+            event_type: str | None, values: dict[str, Any] | None = None, audit_action: str | None = None) -> Outcome:
+    now = clock.now()
+    t = _ticket(conn, hall, ticket_id, lock=True)
+    w = _clerk_window_for_ticket(conn, hall, t, actor)
+    to = _check_transition(t, action)
+    vals = {"status": to, **(values or {})}
+    stamp = {"start": "started_at", "finish": "served_at"}.get(action)
+    if stamp:
+        vals[stamp] = now
+    if to in (TicketStatus.SERVED, TicketStatus.CANCELLED, TicketStatus.EXPIRED):
+        vals["closed_at"] = now
+    conn.execute(update(tk).where(tk.c.id == t["id"]).values(**vals))
+    _history(conn, t, action=action, to=to, at=now, actor=actor, window_id=w["id"] if w else None)
+    events = []
+    if event_type:
+        zone_code = _zone_code(conn, t["queue_zone_id"])
+        payload: dict[str, Any] = {"ticket": _ticket_ref(t, _zone_code(conn, t["zone_id"]))}
+        if w is not None:
+            payload["window"] = _window_ref(w)
+        payload["waiting"] = waiting_counts(conn, hall, t["business_date"], [t["queue_zone_id"]])
+        events.append(append_event(conn, hall_id=hall.id, type=event_type, at=now, zone=zone_code, payload=payload))
+    if audit_action:
+        audit.record(conn, actor=actor, action=audit_action, at=now, object_type="ticket", object_id=t["id"],
+                     detail={"number": t["number"], "from": t["status"]})
+    t.update(vals)
+    return Outcome(t, events)
+
+
+def start(conn: Connection, **kw: Any) -> Outcome:
+    return _simple(conn, action="start", event_type="ticket.started", **kw)
+
+
+def no_show(conn: Connection, **kw: Any) -> Outcome:
+    return _simple(conn, action="no_show", event_type="ticket.missed", values={"miss_count": tk.c.miss_count + 1}, **kw)
+
+
+def cancel(conn: Connection, **kw: Any) -> Outcome:
+    return _simple(conn, action="cancel", event_type="ticket.cancelled", audit_action="ticket.cancel", **kw)
+
+
+def finish(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, ticket_id: int) -> Outcome:
+    out = _simple(conn, hall=hall, clock=clock, actor=actor, ticket_id=ticket_id, action="finish",
+                  event_type="ticket.served")
+    t = out.ticket
+    assert t is not None
+    if t["started_at"] is not None:
+        took = (t["served_at"] - t["started_at"]).total_seconds()
+        z = T.zones
+        current = conn.execute(select(z.c.avg_service_s).where(z.c.id == t["queue_zone_id"])).scalar_one()
+        avg = took if current is None else (1 - SERVICE_EMA_WEIGHT) * current + SERVICE_EMA_WEIGHT * took
+        conn.execute(update(z).where(z.c.id == t["queue_zone_id"]).values(avg_service_s=avg))
+    return out
+
+
+def requeue(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, ticket_id: int) -> Outcome:
+    """missed → waiting, placed after `requeue_after` waiting tickets of its queue."""
+    now = clock.now()
+    t = _ticket(conn, hall, ticket_id, lock=True)
+    _check_transition(t, "requeue")
+    keys = list(conn.execute(select(tk.c.queue_key).where(
+        tk.c.queue_zone_id == t["queue_zone_id"], tk.c.status == TicketStatus.WAITING,
+        tk.c.business_date == t["business_date"], tk.c.rank == int(QueueRank.NORMAL))
+        .order_by(tk.c.queue_key, tk.c.id).limit(hall.requeue_after + 1)).scalars())
+    k = hall.requeue_after
+    if k == 0:
+        key = (keys[0] - 1.0) if keys else now.timestamp()
+    elif len(keys) < k:
+        key = max([*keys, now.timestamp()]) + 0.001
+    elif len(keys) == k:
+        key = keys[-1] + 0.001
+    else:
+        key = (keys[k - 1] + keys[k]) / 2
+    return _simple(conn, hall=hall, clock=clock, actor=actor, ticket_id=ticket_id, action="requeue",
+                   event_type="ticket.requeued",
+                   values={"rank": int(QueueRank.NORMAL), "queue_key": key, "window_id": None})
+
+
+def transfer(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, ticket_id: int,
+             to_window: str | None = None, to_zone: str | None = None, reason: str | None = None) -> Outcome:
+    """called/serving → waiting in another queue, same number, ahead of ordinary tickets."""
+    if (to_window is None) == (to_zone is None):
+        raise Conflict("transfer_target")
+    now = clock.now()
+    t = _ticket(conn, hall, ticket_id, lock=True)
+    w = _clerk_window_for_ticket(conn, hall, t, actor)
+    _check_transition(t, "transfer")
+    values: dict[str, Any] = {"status": TicketStatus.WAITING, "rank": int(QueueRank.TRANSFERRED),
+                              "queue_key": now.timestamp(), "window_id": None, "started_at": None}
+    detail: dict[str, Any] = {"reason": reason}
+    if to_window is not None:
+        target = _window(conn, hall, to_window)
+        if w is not None and target["id"] == w["id"]:
+            raise Conflict("transfer_same_window")
+        values["target_window_id"] = target["id"]
+        detail["to_window"] = target["code"]
+    else:
+        zone = _zone(conn, hall, to_zone or "")
+        values["target_window_id"] = None
+        values["queue_zone_id"] = zone["id"]
+        detail["to_zone"] = zone["code"]
+    conn.execute(update(tk).where(tk.c.id == t["id"]).values(**values))
+    _history(conn, t, action="transfer", to=TicketStatus.WAITING, at=now, actor=actor,
+             window_id=w["id"] if w else None, detail=detail)
+    queue_zone = values.get("queue_zone_id", t["queue_zone_id"])
+    zone_code = _zone_code(conn, queue_zone)
+    payload: dict[str, Any] = {"ticket": _ticket_ref(t, _zone_code(conn, t["zone_id"])),
+                               "from_window": _window_ref(w) if w else None,
+                               "to_window": detail.get("to_window"), "to_zone": detail.get("to_zone"),
+                               "waiting": waiting_counts(conn, hall, t["business_date"], list({queue_zone, t["queue_zone_id"]}))}
+    ev = append_event(conn, hall_id=hall.id, type="ticket.transferred", at=now, zone=zone_code, payload=payload)
+    t.update(values)
+    return Outcome(t, [ev])
+
+
+# ---------------------------------------------------------------- day end
+
+def expire_past(conn: Connection, *, hall: Hall, clock: Clock) -> list[Event]:
+    """Expire every open ticket of a past business day (waiting, missed, or left called).
+    Idempotent: a second run finds nothing."""
+    now = clock.now()
+    today = business_date(now, hall.tz)
+    rows = conn.execute(select(tk.c.id, tk.c.number, tk.c.status, tk.c.zone_id, tk.c.queue_zone_id).where(
+        tk.c.hall_id == hall.id, tk.c.business_date < today,
+        tk.c.status.in_(TRANSITIONS["expire"][0])).with_for_update()).mappings().all()
+    if not rows:
+        return []
+    codes = dict(conn.execute(select(T.zones.c.id, T.zones.c.code).where(T.zones.c.hall_id == hall.id)).all())
+    events = []
+    for r in rows:
+        conn.execute(update(tk).where(tk.c.id == r["id"]).values(status=TicketStatus.EXPIRED, closed_at=now))
+        _history(conn, dict(r), action="expire", to=TicketStatus.EXPIRED, at=now, actor=Actor("system", frozenset()))
+        events.append(append_event(conn, hall_id=hall.id, type="ticket.expired", at=now, zone=codes[r["queue_zone_id"]],
+                                   payload={"ticket": {"id": r["id"], "number": r["number"], "zone": codes[r["zone_id"]]}}))
+    events.append(append_event(conn, hall_id=hall.id, type="queue.changed", at=now,
+                               payload={"waiting": waiting_counts(conn, hall, today)}))
+    return events
+
