@@ -115,6 +115,13 @@ def zone_is_open(conn: Connection, hall: Hall, zone: dict[str, Any], now: dateti
     return is_open(now, hall.tz, hours, closed, set(hall.open_weekdays), extra)
 
 
+def queue_time(now: datetime, hall: Hall) -> float:
+    """Seconds since local midnight: the queues are per business day, and the small magnitude
+    keeps a float precise to nanoseconds, so the number's sequence can break ties."""
+    local = now.astimezone(hall.tz)
+    return local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+
+
 # ---------------------------------------------------------------- helpers that write
 
 def _history(conn: Connection, t: dict[str, Any], *, action: str, to: str, at: datetime, actor: Actor,
@@ -207,7 +214,8 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
     row = {
         "hall_id": hall.id, "zone_id": zone["id"], "queue_zone_id": zone["id"],
         "matter_id": matter["id"] if matter else None, "business_date": today, "seq": seq, "number": number,
-        "priority": str(priority), "status": TicketStatus.WAITING, "rank": int(rank), "queue_key": now.timestamp(),
+        "priority": str(priority), "status": TicketStatus.WAITING, "rank": int(rank),
+        "queue_key": queue_time(now, hall) + seq * 1e-7,  # strictly increasing within a zone
         "issued_at": now, "public_token": secrets.token_urlsafe(16),
         "phone_enc": keys.encrypt(phone, b"ticket.phone") if phone else None,
         "phone_hash": keys.lookup_hash("phone", phone) if phone else None,
@@ -397,9 +405,9 @@ def requeue(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, ticket_
         .order_by(tk.c.queue_key, tk.c.id).limit(hall.requeue_after + 1)).scalars())
     k = hall.requeue_after
     if k == 0:
-        key = (keys[0] - 1.0) if keys else now.timestamp()
+        key = (keys[0] - 1.0) if keys else queue_time(now, hall)
     elif len(keys) < k:
-        key = max([*keys, now.timestamp()]) + 0.001
+        key = max([*keys, queue_time(now, hall)]) + 0.001
     elif len(keys) == k:
         key = keys[-1] + 0.001
     else:
@@ -419,7 +427,7 @@ def transfer(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, ticket
     w = _clerk_window_for_ticket(conn, hall, t, actor)
     _check_transition(t, "transfer")
     values: dict[str, Any] = {"status": TicketStatus.WAITING, "rank": int(QueueRank.TRANSFERRED),
-                              "queue_key": now.timestamp(), "window_id": None, "started_at": None}
+                              "queue_key": queue_time(now, hall), "window_id": None, "started_at": None}
     detail: dict[str, Any] = {"reason": reason}
     if to_window is not None:
         target = _window(conn, hall, to_window)
