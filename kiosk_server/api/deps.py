@@ -6,6 +6,7 @@ route table. Deny by default: a route without the declaration refuses everyone."
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, WebSocket
@@ -18,7 +19,7 @@ from kiosk_server.services.context import Actor
 PUBLIC = "public"
 ANY_SIGNED_IN = "any"
 CACHE_SECONDS = 5.0      # a revoked token is refused by other workers within this time
-TOUCH_SECONDS = 60.0     # last-seen is written at most this often (idle expiry granularity)
+TOUCH = timedelta(seconds=60)  # last-seen is written at most this often (idle expiry granularity)
 
 
 def roles(*names: str) -> dict[str, Any]:
@@ -42,6 +43,8 @@ def bearer(headers: Any, query: Any = None) -> str | None:
 
 
 def resolve(c: Container, token: str | None, client_addr: str | None) -> auth_svc.Authenticated:
+    """The principal behind a bearer token. Validated sessions are cached for a few seconds so
+    a request costs no database read; last-seen is written at most once a minute."""
     if not token:
         raise Unauthorized("unauthorized")
     h = c.keys.token_hash(token)
@@ -50,7 +53,8 @@ def resolve(c: Container, token: str | None, client_addr: str | None) -> auth_sv
     hit = c.auth_cache.get(h)
     if hit is not None:
         a, at = hit
-        if mono - at < CACHE_SECONDS and (a.expires_at is None or a.expires_at > now):
+        if (mono - at < CACHE_SECONDS and (a.expires_at is None or a.expires_at > now)
+                and not a.needs_touch(now, TOUCH)):
             return a
     security = c.settings.security
     with c.db.read() as conn:
@@ -58,12 +62,13 @@ def resolve(c: Container, token: str | None, client_addr: str | None) -> auth_sv
     if a is None:
         c.auth_cache.pop(h, None)
         raise Unauthorized("session_expired" if hit is not None else "unauthorized")
-    if a.actor.session_id is not None and (hit is None or mono - hit[1] >= TOUCH_SECONDS):
+    if a.actor.session_id is not None and a.needs_touch(now, TOUCH):
         with c.db.write() as conn:
             auth_svc.touch(conn, session_id=a.actor.session_id, now=now)
+        a.touched(now, timedelta(minutes=security.session_idle_minutes))
     if len(c.auth_cache) > 10_000:
         c.auth_cache.clear()
-    c.auth_cache[h] = (a, mono if hit is None or mono - hit[1] >= TOUCH_SECONDS else hit[1])
+    c.auth_cache[h] = (a, mono)
     return a
 
 

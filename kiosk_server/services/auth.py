@@ -135,8 +135,18 @@ def login(conn: Connection, *, username: str, password: str, client_addr: str | 
 @dataclass
 class Authenticated:
     actor: Actor
-    expires_at: datetime | None
+    expires_at: datetime | None  # the earlier of idle and absolute expiry; None for devices
     token_hash: str
+    last_seen_at: datetime | None = None
+    absolute_expires_at: datetime | None = None
+
+    def needs_touch(self, now: datetime, every: timedelta) -> bool:
+        return self.last_seen_at is not None and now - self.last_seen_at >= every
+
+    def touched(self, now: datetime, idle: timedelta) -> None:
+        self.last_seen_at = now
+        assert self.absolute_expires_at is not None
+        self.expires_at = min(self.absolute_expires_at, now + idle)
 
 
 def authenticate(conn: Connection, *, token_hash: str, now: datetime, security: SecurityConfig,
@@ -151,7 +161,8 @@ def authenticate(conn: Connection, *, token_hash: str, now: datetime, security: 
             return None
         actor = Actor(name=r["username"], roles=frozenset(r["roles"]), user_id=r["user_id"], session_id=r["id"],
                       client_addr=client_addr)
-        return Authenticated(actor, min(r["expires_at"], r["last_seen_at"] + idle), token_hash)
+        return Authenticated(actor, min(r["expires_at"], r["last_seen_at"] + idle), token_hash,
+                             last_seen_at=r["last_seen_at"], absolute_expires_at=r["expires_at"])
     d = conn.execute(select(T.devices).where(T.devices.c.token_hash == token_hash)).mappings().first()
     if d is not None and d["revoked_at"] is None:
         actor = Actor(name=f"device:{d['code']}", roles=frozenset({d["role"]}), device_id=d["id"],
