@@ -292,16 +292,29 @@ def _do_call(conn: Connection, hall: Hall, w: dict[str, Any], t: dict[str, Any],
     return Outcome(t, [ev])
 
 
-def call_next(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, window_code: str) -> Outcome:
+def call_next(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, window_code: str,
+              finish_current: bool = False) -> Outcome:
+    """Claim the head of the window's queue. With `finish_current`, the ticket the window holds
+    is finished first in the same transaction (办结并呼叫下一位: one button for the clerk)."""
     now = clock.now()
     today = business_date(now, hall.tz)
+    events: list[Event] = []
+    if finish_current:
+        w0 = _window(conn, hall, window_code, lock=True)
+        _check_window_actor(w0, actor)
+        current = _active_ticket(conn, w0["id"])
+        if current is not None:
+            if current["status"] == TicketStatus.CALLED:
+                events += start(conn, hall=hall, clock=clock, actor=actor, ticket_id=current["id"]).events
+            events += finish(conn, hall=hall, clock=clock, actor=actor, ticket_id=current["id"]).events
     w = _ready_window(conn, hall, window_code, actor)
     zone_ids = _window_zone_ids(conn, w["id"])
     head = _queue_head(conn, w, zone_ids, today, allow_priority=w["consecutive_priority"] < hall.priority_cap)
     if head is None:
-        return Outcome(None, [])
+        return Outcome(None, events)
     t = _ticket(conn, hall, head.id)
-    return _do_call(conn, hall, w, t, now, actor)
+    out = _do_call(conn, hall, w, t, now, actor)
+    return Outcome(out.ticket, events + out.events)
 
 
 def call_ticket(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, window_code: str, ticket_id: int) -> Outcome:

@@ -136,3 +136,14 @@ def test_healthz_and_metrics(api: Api):
     text = api.get("/metrics").text
     assert "hall_tickets_issued_total 1" in text
     assert 'hall_http_requests_total{method="POST",status="201"} 1' in text
+
+
+def test_call_next_can_finish_the_current_ticket_in_the_same_step(api: Api):
+    api.open("06", "clerk1")
+    a, b = api.issue("A"), api.issue("A")
+    assert api.post("/api/v1/windows/06/call-next?finish_current=true", "clerk1").json()["number"] == a["number"]
+    r = api.post("/api/v1/windows/06/call-next?finish_current=true", "clerk1")
+    assert r.json()["number"] == b["number"]
+    assert api.get(f"/api/v1/tickets/{a['id']}", "op").json()["status"] == "served"
+    assert api.post("/api/v1/windows/06/call-next?finish_current=true", "clerk1").status_code == 204
+    assert api.get(f"/api/v1/tickets/{b['id']}", "op").json()["status"] == "served"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from kiosk_server.api.deps import Ctx, Principal, roles
 from kiosk_server.api.responses import JSON
@@ -63,8 +63,10 @@ def ticket_response(c: Any, out: tsvc.Outcome) -> JSON:
 
 @router.post("/{code}/call-next", response_model=TicketOut, openapi_extra=STAFF,
              responses={204: {"description": "nobody waits"}})
-async def call_next(actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
-    out = c.write(tsvc.call_next, hall=c.hall, clock=c.clock, actor=actor, window_code=code)
+async def call_next(actor: Principal, c: Ctx, code: str = WindowCode,
+                    finish_current: bool = Query(default=False, description="finish the window's ticket first")) -> JSON:
+    out = c.write(tsvc.call_next, hall=c.hall, clock=c.clock, actor=actor, window_code=code,
+                  finish_current=finish_current)
     c.count("tickets_called")
     return ticket_response(c, out)
 
