@@ -277,15 +277,16 @@ def parse_config(data: dict[str, Any], *, env: dict[str, str] | None = None, bas
                                  f"environment variable {security.data_key_env} must hold 32 bytes as 64 hex digits"))
             elif data_key in KNOWN_DEFAULT_SECRETS:
                 problems.append(("security.data_key_env", "a default key is in force; set your own"))
-    if layout is not None:
-        for i, d in enumerate(layout.devices):
-            if d.token_env:
-                tok = env.get(d.token_env, "")
-                if require_secrets and len(tok) < 24:
-                    problems.append((f"devices.{i}.token_env",
-                                     f"environment variable {d.token_env} must hold a token of at least 24 characters"))
-                elif tok:
-                    tokens[d.code] = tok
+    raw_devices = data.get("devices") if isinstance(data.get("devices"), list) else []
+    for i, d in enumerate(raw_devices):
+        name = d.get("token_env") if isinstance(d, dict) else None
+        if isinstance(name, str) and name:
+            tok = env.get(name, "")
+            if require_secrets and len(tok) < 24:
+                problems.append((f"devices.{i}.token_env",
+                                 f"environment variable {name} must hold a token of at least 24 characters"))
+            elif tok:
+                tokens[str(d.get("code"))] = tok
     if problems:
         raise ConfigError(problems)
     assert server is not None and security is not None

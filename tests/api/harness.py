@@ -162,13 +162,17 @@ class Template:
 
 
 def with_database(settings: Settings, url: str) -> Settings:
-    return settings.model_copy(update={"server": settings.server.model_copy(update={"database_url": url})})
+    """The same hall on another database file; commits without fsync (a test needs no power-loss
+    safety, and the API tests commit thousands of times)."""
+    server = settings.server.model_copy(update={"database_url": url, "sqlite_synchronous": "normal"})
+    return settings.model_copy(update={"server": server})
 
 
 def restore(src: Path, dst: Path) -> None:
     """Copy a SQLite database over another, safely even while the target file is in use."""
     s, d = sqlite3.connect(src), sqlite3.connect(dst)
     try:
+        d.execute("PRAGMA synchronous=OFF")
         s.backup(d)
     finally:
         d.close()
