@@ -9,10 +9,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+
+
+def _check_code(v: str) -> str:
+    if not CODE.match(v):
+        raise ValueError("letters, digits, - or _, at most 16")
+    return v
+
+
+Code = Annotated[str, AfterValidator(_check_code)]
 
 
 class ConfigError(Exception):
@@ -43,7 +52,7 @@ class Material(_Strict):
 
 
 class MatterConfig(_Strict):
-    code: str
+    code: Code
     name: str = Field(min_length=1)
     department: str | None = None
     case_type: Literal["immediate", "promised", "review", "joint"] = "promised"
@@ -52,16 +61,9 @@ class MatterConfig(_Strict):
     materials: list[Material] = []
     joint_departments: list[str] | None = None
 
-    @field_validator("code")
-    @classmethod
-    def _code(cls, v: str) -> str:
-        if not CODE.match(v):
-            raise ValueError("letters, digits, - or _, at most 16")
-        return v
-
 
 class ZoneConfig(_Strict):
-    code: str
+    code: Code
     name: str = Field(min_length=1)
     prefix: str = Field(pattern=r"^[A-Z]{1,2}$")
     daily_quota: int = Field(default=999, ge=1, le=9999)
@@ -70,26 +72,12 @@ class ZoneConfig(_Strict):
 
     _hours = field_validator("opening_hours")(classmethod(lambda cls, v: _check_hours(v)))
 
-    @field_validator("code")
-    @classmethod
-    def _code(cls, v: str) -> str:
-        if not CODE.match(v):
-            raise ValueError("letters, digits, - or _, at most 16")
-        return v
-
 
 class WindowConfig(_Strict):
-    code: str
+    code: Code
     name: str = Field(min_length=1)
     zones: list[str] = Field(min_length=1)
     led_address: int | None = Field(default=None, ge=1, le=255)
-
-    @field_validator("code")
-    @classmethod
-    def _code(cls, v: str) -> str:
-        if not CODE.match(v):
-            raise ValueError("letters, digits, - or _, at most 16")
-        return v
 
 
 class DeviceConfig(_Strict):
