@@ -164,7 +164,8 @@ counters = Table(
     "counters", metadata,
     Column("zone_id", Integer, ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True),
     Column("business_date", Date, primary_key=True),
-    Column("value", Integer, nullable=False),
+    Column("value", Integer, nullable=False),          # the last number issued that day
+    Column("waiting", Integer, nullable=False, server_default="0"),  # tickets waiting in this queue now
 )
 
 tickets = Table(

@@ -9,14 +9,13 @@ from sqlalchemy import Connection, insert
 from kiosk_server.db import tables as T
 
 Event = dict[str, Any]
+_INSERT_EVENT = insert(T.events).returning(T.events.c.seq)
 
 
 def append_event(conn: Connection, *, hall_id: int, type: str, at: datetime, payload: dict[str, Any],
                  zone: str | None = None) -> Event:
-    seq = conn.execute(
-        insert(T.events).values(hall_id=hall_id, type=type, at=at, zone=zone, payload=payload)
-        .returning(T.events.c.seq)
-    ).scalar_one()
+    seq = conn.execute(_INSERT_EVENT, {"hall_id": hall_id, "type": type, "at": at, "zone": zone,
+                                       "payload": payload}).scalar_one()
     return wire_event(seq, type, at, zone, payload)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kiosk_server.db import tables as T
@@ -71,14 +71,29 @@ def _zone_code(conn: Connection, zone_id: int) -> str:
 
 
 def waiting_counts(conn: Connection, hall: Hall, today: date, zone_ids: list[int] | None = None) -> dict[str, int]:
-    q = (select(T.zones.c.code, func.count(tk.c.id))
-         .select_from(T.zones.outerjoin(tk, and_(tk.c.queue_zone_id == T.zones.c.id,
-                                                  tk.c.status == TicketStatus.WAITING,
-                                                  tk.c.business_date == today)))
-         .where(T.zones.c.hall_id == hall.id).group_by(T.zones.c.code))
+    """Tickets waiting per queue zone today, kept in the counters row by every transition."""
+    q = (select(T.zones.c.code, func.coalesce(T.counters.c.waiting, 0))
+         .select_from(T.zones.outerjoin(T.counters, and_(T.counters.c.zone_id == T.zones.c.id,
+                                                         T.counters.c.business_date == today)))
+         .where(T.zones.c.hall_id == hall.id))
     if zone_ids is not None:
         q = q.where(T.zones.c.id.in_(zone_ids))
     return {code: n for code, n in conn.execute(q)}
+
+
+def _waiting_statement(dialect_name: str) -> Any:
+    dialect = sqlite if dialect_name == "sqlite" else postgresql
+    up = dialect.insert(T.counters).values(zone_id=bindparam("zone_id"), business_date=bindparam("day"), value=0,
+                                           waiting=bindparam("delta"))
+    return up.on_conflict_do_update(index_elements=[T.counters.c.zone_id, T.counters.c.business_date],
+                                    set_={"waiting": T.counters.c.waiting + up.excluded.waiting})
+
+
+_ADJUST_WAITING = {name: _waiting_statement(name) for name in ("sqlite", "postgresql")}
+
+
+def adjust_waiting(conn: Connection, zone_id: int, day: date, delta: int) -> None:
+    conn.execute(_ADJUST_WAITING[conn.dialect.name], {"zone_id": zone_id, "day": day, "delta": delta})
 
 
 def position(conn: Connection, t: dict[str, Any]) -> int:
@@ -95,10 +110,7 @@ def position(conn: Connection, t: dict[str, Any]) -> int:
 
 def estimated_wait_s(conn: Connection, hall: Hall, zone: dict[str, Any], ahead: int) -> int:
     """Rolling average service time of the zone × people ahead ÷ open windows serving it."""
-    open_windows = conn.execute(
-        select(func.count()).select_from(T.windows.join(T.window_zones, T.window_zones.c.window_id == T.windows.c.id))
-        .where(T.window_zones.c.zone_id == zone["id"], T.windows.c.state == WindowState.OPEN,
-               T.windows.c.enabled.is_(True))).scalar_one()
+    open_windows = conn.execute(_OPEN_WINDOWS, {"zone_id": zone["id"]}).scalar_one()
     avg = zone.get("avg_service_s") or hall.default_service_s
     return int(round(avg * ahead / max(1, open_windows)))
 
@@ -184,56 +196,77 @@ def _window_ref(w: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- issuing
 
+# Statements on the hot path are built once: SQLAlchemy then reuses their cache key and
+# compiled form, and a request pays only for execution.
+_ZONE_BY_CODE = select(T.zones).where(T.zones.c.hall_id == bindparam("hall_id"), T.zones.c.code == bindparam("code"))
+_MATTER_BY_CODE = select(T.matters.c.id, T.matters.c.code, T.matters.c.name).where(
+    T.matters.c.zone_id == bindparam("zone_id"), T.matters.c.code == bindparam("code"), T.matters.c.enabled.is_(True))
+_INSERT_TICKET = insert(tk).returning(tk.c.id)
+_OPEN_WINDOWS = (
+    select(func.count()).select_from(T.windows.join(T.window_zones, T.window_zones.c.window_id == T.windows.c.id))
+    .where(T.window_zones.c.zone_id == bindparam("zone_id"), T.windows.c.state == WindowState.OPEN.value,
+           T.windows.c.enabled.is_(True)))
+
+
+def _counter_statement(dialect_name: str) -> Any:
+    dialect = sqlite if dialect_name == "sqlite" else postgresql
+    up = dialect.insert(T.counters).values(zone_id=bindparam("zone_id"), business_date=bindparam("day"), value=1,
+                                           waiting=1)
+    return up.on_conflict_do_update(
+        index_elements=[T.counters.c.zone_id, T.counters.c.business_date],
+        set_={"value": T.counters.c.value + 1, "waiting": T.counters.c.waiting + 1},
+    ).returning(T.counters.c.value, T.counters.c.waiting)
+
+
+_NEXT_NUMBER = {name: _counter_statement(name) for name in ("sqlite", "postgresql")}
+
+
 def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, actor: Actor, zone_code: str,
                  matter_code: str | None = None, priority: str = Priority.NORMAL, phone: str | None = None,
                  appointment_code: str | None = None, application_number: str | None = None,
                  ignore_opening_hours: bool = False) -> Outcome:
     now = clock.now()
     today = business_date(now, hall.tz)
-    zone = _zone(conn, hall, zone_code)
+    zone = conn.execute(_ZONE_BY_CODE, {"hall_id": hall.id, "code": zone_code}).mappings().first()
+    if zone is None:
+        raise NotFound("zone_not_found", zone=zone_code)
     matter = None
     if matter_code is not None:
-        matter = conn.execute(select(T.matters.c.id, T.matters.c.code, T.matters.c.name)
-                              .where(T.matters.c.zone_id == zone["id"], T.matters.c.code == matter_code,
-                                     T.matters.c.enabled.is_(True))).mappings().first()
+        matter = conn.execute(_MATTER_BY_CODE, {"zone_id": zone["id"], "code": matter_code}).first()
         if matter is None:
             raise NotFound("matter_not_found", matter=matter_code)
-    if not (zone["enabled"] and (ignore_opening_hours or zone_is_open(conn, hall, zone, now))):
+    if not (zone["enabled"] and (ignore_opening_hours or zone_is_open(conn, hall, dict(zone), now))):
         raise Conflict("zone_closed", zone=zone["name"])
     # One atomic statement advances the day's counter; the unique constraint on
     # (zone, business_date, seq) makes a duplicate number impossible even if this were wrong.
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    up = dialect.insert(T.counters).values(zone_id=zone["id"], business_date=today, value=1)
-    up = up.on_conflict_do_update(index_elements=[T.counters.c.zone_id, T.counters.c.business_date],
-                                  set_={"value": T.counters.c.value + 1}).returning(T.counters.c.value)
-    seq = conn.execute(up).scalar_one()
+    seq, waiting = conn.execute(_NEXT_NUMBER[conn.dialect.name], {"zone_id": zone["id"], "day": today}).one()
     if seq > zone["daily_quota"]:
         raise Conflict("quota_reached", zone=zone["name"])  # rolls back: the counter does not move
     number = format_number(zone["prefix"], seq, 3 if zone["daily_quota"] <= 999 else 4)
     rank = QueueRank.PRIORITY if priority == Priority.PRIORITY else QueueRank.NORMAL
     row = {
         "hall_id": hall.id, "zone_id": zone["id"], "queue_zone_id": zone["id"],
-        "matter_id": matter["id"] if matter else None, "business_date": today, "seq": seq, "number": number,
-        "priority": str(priority), "status": TicketStatus.WAITING, "rank": int(rank),
+        "matter_id": matter.id if matter else None, "business_date": today, "seq": seq, "number": number,
+        "priority": str(priority), "status": TicketStatus.WAITING.value, "rank": int(rank),
         "queue_key": queue_time(now, hall) + seq * 1e-7,  # strictly increasing within a zone
         "issued_at": now, "public_token": secrets.token_urlsafe(16),
         "phone_enc": keys.encrypt(phone, b"ticket.phone") if phone else None,
         "phone_hash": keys.lookup_hash("phone", phone) if phone else None,
         "appointment_code": appointment_code, "application_number": application_number, "issued_by": actor.name,
     }
-    row["id"] = conn.execute(insert(tk).values(**row).returning(tk.c.id)).scalar_one()
-    _history(conn, {"id": row["id"], "status": None}, action="issue", to=TicketStatus.WAITING, at=now, actor=actor)
-    ahead = position(conn, row)
-    waiting = conn.execute(select(func.count()).select_from(tk).where(
-        tk.c.queue_zone_id == zone["id"], tk.c.status == TicketStatus.WAITING, tk.c.business_date == today)).scalar_one()
+    row["id"] = conn.execute(_INSERT_TICKET, row).scalar_one()
+    # A new normal ticket is last in its zone: everyone waiting is ahead of it.
+    ahead = waiting - 1 if rank == QueueRank.NORMAL else position(conn, row)
+    open_windows = conn.execute(_OPEN_WINDOWS, {"zone_id": zone["id"]}).scalar_one()
     ev = append_event(conn, hall_id=hall.id, type="ticket.issued", at=now, zone=zone["code"],
                       payload={"ticket": _ticket_ref(row, zone["code"]), "waiting": {zone["code"]: waiting}})
+    avg = zone["avg_service_s"] or hall.default_service_s
     result = {
         "id": row["id"], "number": number,
         "zone": {"code": zone["code"], "name": zone["name"]},
-        "matter": {"code": matter["code"], "name": matter["name"]} if matter else None,
+        "matter": {"code": matter.code, "name": matter.name} if matter else None,
         "priority": str(priority), "status": TicketStatus.WAITING.value,
-        "waiting_ahead": ahead, "estimated_wait_s": estimated_wait_s(conn, hall, zone, ahead),
+        "waiting_ahead": ahead, "estimated_wait_s": int(round(avg * ahead / max(1, open_windows))),
         "issued_at": now, "business_date": today, "public_token": row["public_token"],
     }
     return Outcome(result, [ev])
@@ -279,6 +312,7 @@ def _do_call(conn: Connection, hall: Hall, w: dict[str, Any], t: dict[str, Any],
         status=TicketStatus.CALLED, window_id=w["id"], called_at=now, call_count=1, target_window_id=None)).rowcount
     if claimed != 1:  # cannot happen under the lock; refuse rather than double-call
         raise Conflict("ticket_state", number=t["number"], status=t["status"], action="call")
+    adjust_waiting(conn, t["queue_zone_id"], t["business_date"], -1)
     consecutive = w["consecutive_priority"] + 1 if t["rank"] == QueueRank.PRIORITY else 0
     conn.execute(update(T.windows).where(T.windows.c.id == w["id"]).values(consecutive_priority=consecutive))
     _history(conn, t, action=action, to=TicketStatus.CALLED, at=now, actor=actor, window_id=w["id"])
@@ -365,6 +399,8 @@ def _simple(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, ticket_
     if to in (TicketStatus.SERVED, TicketStatus.CANCELLED, TicketStatus.EXPIRED):
         vals["closed_at"] = now
     conn.execute(update(tk).where(tk.c.id == t["id"]).values(**vals))
+    if (t["status"] == TicketStatus.WAITING) != (to == TicketStatus.WAITING):
+        adjust_waiting(conn, t["queue_zone_id"], t["business_date"], 1 if to == TicketStatus.WAITING else -1)
     _history(conn, t, action=action, to=to, at=now, actor=actor, window_id=w["id"] if w else None)
     events = []
     if event_type:
@@ -454,6 +490,7 @@ def transfer(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, ticket
         values["queue_zone_id"] = zone["id"]
         detail["to_zone"] = zone["code"]
     conn.execute(update(tk).where(tk.c.id == t["id"]).values(**values))
+    adjust_waiting(conn, values.get("queue_zone_id", t["queue_zone_id"]), t["business_date"], 1)
     _history(conn, t, action="transfer", to=TicketStatus.WAITING, at=now, actor=actor,
              window_id=w["id"] if w else None, detail=detail)
     queue_zone = values.get("queue_zone_id", t["queue_zone_id"])
@@ -474,7 +511,8 @@ def expire_past(conn: Connection, *, hall: Hall, clock: Clock) -> list[Event]:
     Idempotent: a second run finds nothing."""
     now = clock.now()
     today = business_date(now, hall.tz)
-    rows = conn.execute(select(tk.c.id, tk.c.number, tk.c.status, tk.c.zone_id, tk.c.queue_zone_id).where(
+    rows = conn.execute(select(tk.c.id, tk.c.number, tk.c.status, tk.c.zone_id, tk.c.queue_zone_id,
+                               tk.c.business_date).where(
         tk.c.hall_id == hall.id, tk.c.business_date < today,
         tk.c.status.in_(TRANSITIONS["expire"][0])).with_for_update()).mappings().all()
     if not rows:
@@ -483,6 +521,8 @@ def expire_past(conn: Connection, *, hall: Hall, clock: Clock) -> list[Event]:
     events = []
     for r in rows:
         conn.execute(update(tk).where(tk.c.id == r["id"]).values(status=TicketStatus.EXPIRED, closed_at=now))
+        if r["status"] == TicketStatus.WAITING:
+            adjust_waiting(conn, r["queue_zone_id"], r["business_date"], -1)
         _history(conn, dict(r), action="expire", to=TicketStatus.EXPIRED, at=now, actor=Actor("system", frozenset()))
         events.append(append_event(conn, hall_id=hall.id, type="ticket.expired", at=now, zone=codes[r["queue_zone_id"]],
                                    payload={"ticket": {"id": r["id"], "number": r["number"], "zone": codes[r["zone_id"]]}}))

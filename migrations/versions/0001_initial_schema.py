@@ -157,6 +157,7 @@ def upgrade() -> None:
     sa.Column('zone_id', sa.Integer(), nullable=False),
     sa.Column('business_date', sa.Date(), nullable=False),
     sa.Column('value', sa.Integer(), nullable=False),
+    sa.Column('waiting', sa.Integer(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['zone_id'], ['zones.id'], name=op.f('fk_counters_zone_id_zones'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('zone_id', 'business_date', name=op.f('pk_counters'))
     )

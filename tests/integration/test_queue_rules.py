@@ -52,9 +52,23 @@ class Hall:
         self.c.reload_hall()
 
 
+    def assert_waiting_counts_match_the_tickets(self) -> None:
+        """The waiting count kept by every transition equals a count of the tickets."""
+        from sqlalchemy import func
+        with self.c.db.read() as conn:
+            kept = {(z, d): n for z, d, n in conn.execute(
+                select(T.counters.c.zone_id, T.counters.c.business_date, T.counters.c.waiting)) if n}
+            actual = {(z, d): n for z, d, n in conn.execute(
+                select(T.tickets.c.queue_zone_id, T.tickets.c.business_date, func.count())
+                .where(T.tickets.c.status == "waiting").group_by(T.tickets.c.queue_zone_id, T.tickets.c.business_date))}
+        assert kept == actual
+
+
 @pytest.fixture
-def h(db_url: str) -> Hall:
-    return Hall(db_url)
+def h(db_url: str):
+    hall = Hall(db_url)
+    yield hall
+    hall.assert_waiting_counts_match_the_tickets()
 
 
 def test_numbers_restart_each_business_day_without_a_restart(h: Hall):

@@ -1,0 +1,946 @@
+#!/usr/bin/env python3
+"""Benchmark the real hall queue server (`python -m kiosk_server serve`) on loopback.
+
+For each configuration (SQLite with 1 worker; PostgreSQL with 2 and 4 workers) it measures:
+  * issuing (POST /api/v1/tickets by kiosk K1, clients cycling over zones A..F) at 1, 16, 64 clients;
+  * call-next (POST /api/v1/windows/{code}/call-next?finish_current=true) with 32 windows racing,
+    each window's clerk looping on its own window, over a prefilled queue that never runs dry;
+  * the same issue(16)/call-next(32) after 1,000,000 past tickets (+1 history row and 1 event each)
+    were bulk-inserted, and the ratio of their latencies to the empty database;
+  * peak server RSS (sum over the uvicorn process group), server/PostgreSQL/load-generator CPU,
+    and status-code counts (any 5xx or connection error is a failure).
+Every measured run starts from an empty queue for today (today's tickets are deleted between
+runs, as at a day rollover), so the empty and the 1M-row runs see the same queue depths.
+
+    python bench/run.py [--db sqlite|postgres|all] [--workers 2,4] [--quick] [--json out.json]
+
+Bench-only choices, all outside the measured paths: clerk passwords are hashed with cheap argon2
+parameters (as tests/support does) because `serve` checks every account against six demo passwords
+at start (0.5 s per check here at default cost: 32 clerks would add ~96 s to every start); the
+server runs with its production defaults otherwise (sqlite_synchronous = "full", sweep every 30 s).
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+# Keep the module top light: the load generator's workers are spawned and re-import this file.
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+for _p in (str(BENCH), str(ROOT)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from loadgen import Request, Result, Scenario, run_load  # noqa: E402
+
+HOST = "127.0.0.1"
+HALL_TZ = "Asia/Shanghai"
+N_WINDOWS = 32
+CLERK_PASSWORD = "Bench-Clerk-2026!x"
+MB = 1024 * 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+TARGETS = {
+    "sqlite": {"issue_tps": 2500, "issue_p99": 15.0},
+    "postgres": {"issue_tps": 2000, "issue_p99": 40.0},
+    "call_tps": 1000, "call_p99": 20.0, "growth_ratio": 1.25, "rss_mb": 150,
+}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # issue: clients -> (request budget, max seconds); calls: call-next budget; past: growth rows
+    "full": {"issue": {1: (1500, 8), 16: (15000, 12), 64: (15000, 12)}, "calls": (8000, 12),
+             "prefill_max_s": 20, "past": 1_000_000, "warmup": 480},
+    "quick": {"issue": {1: (200, 3), 16: (1500, 4), 64: (1500, 4)}, "calls": (800, 4),
+              "prefill_max_s": 6, "past": 100_000, "warmup": 160},
+}
+
+T0 = time.monotonic()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.monotonic() - T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def http_json(port: int, method: str, path: str, token: str | None = None, body: Any = None,
+              timeout: float = 30.0) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if data else None)
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------ /proc helpers
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        s = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return s[s.rindex(")") + 2:].split()  # state ppid pgrp session tty tpgid flags minflt ... utime(11) stime(12)
+
+
+def group_pids(pgid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            f = _stat_fields(int(d))
+            if f and int(f[2]) == pgid and f[0] not in ("Z", "X"):
+                out.append(int(d))
+    return out
+
+
+def children_pids(ppid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            f = _stat_fields(int(d))
+            if f and int(f[1]) == ppid and f[0] not in ("Z", "X"):
+                out.append(int(d))
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        f = _stat_fields(pid)
+        if f:
+            total += int(f[11]) + int(f[12])
+    return total / CLK_TCK
+
+
+def status_kb(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class RssMonitor(threading.Thread):
+    """Samples the summed VmRSS of a process group every 0.2 s; remembers each pid's VmHWM."""
+
+    def __init__(self, pgid: int) -> None:
+        super().__init__(daemon=True)
+        self.pgid = pgid
+        self.peak_sum_kb = 0
+        self.hwm_kb: dict[int, int] = {}
+        self.nproc = 0
+        self._halt = threading.Event()
+
+    def sample(self) -> None:
+        pids = group_pids(self.pgid)
+        total = 0
+        for pid in pids:
+            total += status_kb(pid, "VmRSS")
+            hwm = status_kb(pid, "VmHWM")
+            if hwm:
+                self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), hwm)
+        self.nproc = max(self.nproc, len(pids))
+        self.peak_sum_kb = max(self.peak_sum_kb, total)
+
+    def run(self) -> None:
+        while not self._halt.wait(0.2):
+            self.sample()
+
+    def stop(self) -> None:
+        self.sample()
+        self._halt.set()
+        self.join(timeout=2)
+
+    @property
+    def hwm_sum_mb(self) -> float:
+        return sum(self.hwm_kb.values()) / 1024
+
+    @property
+    def peak_sum_mb(self) -> float:
+        return self.peak_sum_kb / 1024
+
+
+# ------------------------------------------------------------------ the server process
+
+class Server:
+    def __init__(self, config: Path, env: dict[str, str], port: int, workers: int, log_file: Path) -> None:
+        self.config, self.env, self.port, self.workers, self.log_file = config, env, port, workers, log_file
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.monitor: RssMonitor | None = None
+        self.start_s = 0.0
+
+    def start(self, timeout: float = 120.0) -> None:
+        cmd = [sys.executable, "-m", "kiosk_server", "serve", "--config", str(self.config),
+               "--workers", str(self.workers)]
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env.pop("HALL_CONFIG_FILE", None)
+        t0 = time.monotonic()
+        with open(self.log_file, "ab") as lf:
+            lf.write(f"\n===== {' '.join(cmd)}\n".encode())
+            lf.flush()
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=lf,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        self.monitor = RssMonitor(self.proc.pid)
+        self.monitor.start()
+        deadline = t0 + timeout
+        last = "no answer"
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                code, body = http_json(self.port, "GET", "/healthz", timeout=2)
+                if code == 200 and body and body.get("status") == "ok":
+                    break
+                last = f"{code} {body}"
+            except OSError as e:
+                last = repr(e)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not healthy after {timeout:.0f}s ({last}):\n{self.log_tail()}")
+            time.sleep(0.1)
+        if self.workers > 1:  # every worker answers before we measure
+            end = time.monotonic() + 30
+            while len(group_pids(self.proc.pid)) < self.workers + 1 and time.monotonic() < end:
+                time.sleep(0.1)
+            time.sleep(1.0)
+        self.start_s = time.monotonic() - t0
+
+    def pids(self) -> list[int]:
+        return group_pids(self.proc.pid) if self.proc else []
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.monitor is not None:
+            self.monitor.stop()
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+        end = time.monotonic() + 10
+        while group_pids(self.proc.pid) and time.monotonic() < end:
+            time.sleep(0.05)
+        if group_pids(self.proc.pid):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+# ------------------------------------------------------------------ configuration and hall
+
+def make_hall_toml() -> str:
+    hall = subprocess.run([sys.executable, str(BENCH / "make_hall.py")], check=True, capture_output=True,
+                          text=True, timeout=60).stdout
+    lines = []
+    for line in hall.splitlines():
+        if line.startswith("opening_hours = ") and not line.startswith("  "):
+            lines += ['opening_hours = [["00:00", "24:00"]]', "open_weekdays = [1, 2, 3, 4, 5, 6, 7]"]
+        elif line.strip() == "daily_quota = 999":
+            lines.append("daily_quota = 9999")
+        else:
+            lines.append(line)
+    text = "\n".join(lines)
+    assert text.count("open_weekdays") == 1 and "daily_quota = 999\n" not in text, "make_hall.py output changed"
+    return text + '\n[[devices]]\ncode = "K1"\nname = "bench kiosk"\nrole = "kiosk"\ntoken_env = "HALL_TOKEN_K1"\n'
+
+
+def write_config(path: Path, hall_toml: str, database_url: str, port: int, workers: int) -> None:
+    server = (f'[server]\nbind = "{HOST}"\nport = {port}\nworkers = {workers}\ndatabase_url = "{database_url}"\n'
+              f'log_level = "info"\nsqlite_synchronous = "full"\nsweep_interval_s = 30\n\n'
+              '[security]\nsecret_key_env = "HALL_SECRET_KEY"\ndata_key_env = "HALL_DATA_KEY"\n'
+              'session_idle_minutes = 30\nsession_absolute_hours = 12\nlockout_failures = 5\n'
+              'lockout_minutes = 5\npassword_min_length = 10\n\n')
+    path.write_text(server + hall_toml, encoding="utf-8")
+
+
+class Hall:
+    """What the bench needs to know about the generated hall layout."""
+
+    def __init__(self, hall_toml: str) -> None:
+        data = tomllib.loads(hall_toml)
+        self.zones = [z["code"] for z in data["zones"]]
+        self.prefix = {z["code"]: z["prefix"] for z in data["zones"]}
+        self.windows = [(w["code"], w["name"], w["zones"]) for w in data["windows"]]
+        self.bench_windows = [w[0] for w in self.windows[:N_WINDOWS]]
+        self.home_count = {z: 0 for z in self.zones}
+        for _code, _name, zs in self.windows[:N_WINDOWS]:
+            self.home_count[zs[0]] += 1
+
+
+# ------------------------------------------------------------------ database access for the bench
+
+class BenchDB:
+    """Direct database access for setup, clearing today's queue and the bulk insert."""
+
+    def __init__(self, url: str, sqlite_path: Path | None) -> None:
+        self.url = url
+        self.sqlite_path = sqlite_path
+        self.is_sqlite = sqlite_path is not None
+
+    def pg_conninfo(self) -> str:
+        return self.url.replace("postgresql+psycopg://", "postgresql://")
+
+    def connect(self) -> Any:
+        if self.is_sqlite:
+            c = sqlite3.connect(self.sqlite_path, timeout=60, isolation_level=None)
+            c.execute("PRAGMA busy_timeout=60000")
+            return c
+        import psycopg
+        return psycopg.connect(self.pg_conninfo())
+
+    def _run(self, statements: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        out = []
+        c = self.connect()
+        try:
+            if self.is_sqlite:
+                c.execute("BEGIN IMMEDIATE")
+                for sql, params in statements:
+                    cur = c.execute(sql, params)
+                    out.append(cur.fetchall() if cur.description else cur.rowcount)
+                c.execute("COMMIT")
+            else:
+                with c.cursor() as cur:
+                    for sql, params in statements:
+                        cur.execute(sql.replace("?", "%s"), params)
+                        out.append(cur.fetchall() if cur.description else cur.rowcount)
+                c.commit()
+        finally:
+            c.close()
+        return out
+
+    def clear_today(self, since: date) -> int:
+        """Delete the bench's tickets (business_date >= since), their history and counters."""
+        d = since.isoformat() if self.is_sqlite else since
+        n = self._run([
+            ("DELETE FROM ticket_history WHERE ticket_id IN (SELECT id FROM tickets WHERE business_date >= ?)", (d,)),
+            ("DELETE FROM tickets WHERE business_date >= ?", (d,)),
+            ("DELETE FROM counters WHERE business_date >= ?", (d,)),
+            ("UPDATE windows SET consecutive_priority = 0", ()),
+        ])[1]
+        if not self.is_sqlite:
+            self.vacuum(["tickets", "ticket_history", "counters"])
+        return n
+
+    def vacuum(self, tables: list[str]) -> None:
+        import psycopg
+        with psycopg.connect(self.pg_conninfo(), autocommit=True) as c:
+            c.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+
+    def waiting_by_zone(self, since: date) -> dict[str, int]:
+        d = since.isoformat() if self.is_sqlite else since
+        rows = self._run([("SELECT z.code, count(t.id) FROM zones z LEFT JOIN tickets t ON t.queue_zone_id = z.id "
+                           "AND t.status = 'waiting' AND t.business_date >= ? GROUP BY z.code", (d,))])[0]
+        return {code: n for code, n in rows}
+
+    def counts(self) -> dict[str, int]:
+        rows = self._run([(f"SELECT count(*) FROM {t}", ()) for t in ("tickets", "ticket_history", "events")])
+        return {t: r[0][0] for t, r in zip(("tickets", "ticket_history", "events"), rows)}
+
+
+def setup_database(cfg: Path, env: dict[str, str], db: BenchDB) -> dict[str, int]:
+    """migrate + import-config through the CLI, then 32 clerk accounts through create_user."""
+    full_env = {**os.environ, **env}
+    for cmd in ("migrate", "import-config"):
+        done = subprocess.run([sys.executable, "-m", "kiosk_server", cmd, "--config", str(cfg)], cwd=ROOT,
+                              env=full_env, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"kiosk_server {cmd} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    from unittest import mock
+
+    from argon2 import PasswordHasher
+
+    from kiosk_server.config import load_settings
+    from kiosk_server.db.engine import Database, make_engine
+    from kiosk_server.services.auth import create_user
+    from kiosk_server.services.context import SYSTEM
+
+    settings = load_settings(cfg, env=full_env)
+    engine = make_engine(settings.server.database_url, base_dir=settings.base_dir)
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    users: dict[str, int] = {}
+    try:
+        with mock.patch("kiosk_server.services.auth.hash_password", cheap.hash):
+            with Database(engine).write() as conn:
+                now = datetime.now(timezone.utc)
+                for i in range(1, N_WINDOWS + 1):
+                    u = create_user(conn, username=f"clerk{i:03d}", display_name=f"窗口人员{i:03d}",
+                                    password=CLERK_PASSWORD, roles=["clerk"], actor=SYSTEM, now=now,
+                                    security=settings.security)
+                    users[u["username"]] = u["id"]
+    finally:
+        engine.dispose()
+    return users
+
+
+def open_windows(port: int, hall: Hall) -> list[tuple[str, str]]:
+    """Sign in each clerk over HTTP and open its window; returns [(window code, token)]."""
+    out = []
+    for i, code in enumerate(hall.bench_windows, start=1):
+        st, body = http_json(port, "POST", "/api/v1/auth/login", body={"username": f"clerk{i:03d}",
+                                                                         "password": CLERK_PASSWORD})
+        if st != 200:
+            raise RuntimeError(f"login clerk{i:03d}: {st} {body}")
+        tok = body["token"]
+        st, body = http_json(port, "POST", f"/api/v1/windows/{code}/open", token=tok)
+        if st != 200:
+            raise RuntimeError(f"open window {code}: {st} {body}")
+        out.append((code, tok))
+    return out
+
+
+# ------------------------------------------------------------------ bulk insert of past tickets
+
+TICKET_COLS = ("id", "hall_id", "zone_id", "queue_zone_id", "matter_id", "business_date", "seq", "number",
+               "priority", "status", "rank", "queue_key", "window_id", "issued_at", "called_at", "started_at",
+               "served_at", "closed_at", "call_count", "miss_count", "public_token", "issued_by")
+HISTORY_COLS = ("id", "ticket_id", "at", "action", "from_status", "to_status", "window_id", "actor")
+EVENT_COLS = ("seq", "hall_id", "type", "at", "zone", "payload")
+PER_DAY = 2000  # tickets a day over the 6 zones
+
+
+def _layout_ids(db: BenchDB) -> dict[str, Any]:
+    rows = db._run([("SELECT id FROM halls", ()), ("SELECT id, code, prefix FROM zones", ()),
+                    ("SELECT id, zone_id FROM matters ORDER BY id", ()),
+                    ("SELECT w.id, w.code, w.name, wz.zone_id FROM windows w JOIN window_zones wz "
+                     "ON wz.window_id = w.id AND wz.position = 0 ORDER BY w.id", ()),
+                    ("SELECT coalesce(max(id), 0) FROM tickets", ()),
+                    ("SELECT coalesce(max(id), 0) FROM ticket_history", ()),
+                    ("SELECT coalesce(max(seq), 0) FROM events", ())])
+    hall_id = rows[0][0][0]
+    zones = sorted(rows[1], key=lambda r: r[1])
+    matters: dict[int, list[int]] = {}
+    for mid, zid in rows[2]:
+        matters.setdefault(zid, []).append(mid)
+    windows: dict[int, list[tuple[int, str, str]]] = {}
+    for wid, code, name, zid in rows[3]:
+        windows.setdefault(zid, []).append((wid, code, name))
+    return {"hall_id": hall_id, "zones": zones, "matters": matters, "windows": windows,
+            "max_ticket": rows[4][0][0], "max_hist": rows[5][0][0], "max_event": rows[6][0][0]}
+
+
+def past_rows(db: BenchDB, n: int, newest: date, batch: int) -> Any:
+    """Yield batches of (tickets, history, events) rows for n served tickets of past days, newest
+    first: PER_DAY a day spread over the zones, business hours 09:00-17:00 local time."""
+    from zoneinfo import ZoneInfo
+    tz = ZoneInfo(HALL_TZ)
+    ids = _layout_ids(db)
+    hall_id, zones = ids["hall_id"], ids["zones"]
+    nz = len(zones)
+    tid, hid, eid = ids["max_ticket"], ids["max_hist"], ids["max_event"]
+    sqlite_fmt = db.is_sqlite
+    step = 8 * 3600 / PER_DAY
+    tk: list[tuple[Any, ...]] = []
+    hs: list[tuple[Any, ...]] = []
+    ev: list[tuple[Any, ...]] = []
+    counters: list[tuple[Any, ...]] = []
+    day_base = None
+    day = None
+    for i in range(n):
+        d_idx, j = divmod(i, PER_DAY)
+        if j == 0:
+            day = newest - timedelta(days=d_idx)
+            day_base = datetime(day.year, day.month, day.day, 9, 0, tzinfo=tz).astimezone(timezone.utc)
+            day_s = day.isoformat()
+            left = min(PER_DAY, n - i)
+            for zi, (zid, _code, _prefix) in enumerate(zones):
+                counters.append((zid, day_s if sqlite_fmt else day, left // nz + (1 if zi < left % nz else 0)))
+        zid, zcode, prefix = zones[j % nz]
+        seq = j // nz + 1
+        wins = ids["windows"][zid]
+        wid, wcode, wname = wins[seq % len(wins)]
+        ms = ids["matters"][zid]
+        issued = day_base + timedelta(seconds=j * step)
+        called = issued + timedelta(seconds=600)
+        started = called + timedelta(seconds=30)
+        served = started + timedelta(seconds=300)
+        if sqlite_fmt:
+            ts = [x.replace(tzinfo=None).isoformat(" ", "microseconds") for x in (issued, called, started, served)]
+        else:
+            ts = [x.isoformat(" ", "microseconds") for x in (issued, called, started, served)]
+        tid += 1
+        hid += 1
+        eid += 1
+        number = f"{prefix}{seq:04d}"
+        tk.append((tid, hall_id, zid, zid, ms[seq % len(ms)], day_s if sqlite_fmt else day, seq, number, "normal",
+                   "served", 3, 32400.0 + j * step + seq * 1e-7, wid, ts[0], ts[1], ts[2], ts[3], ts[3], 1, 0,
+                   secrets.token_urlsafe(16), "device:K1"))
+        hs.append((hid, tid, ts[3], "finish", "serving", "served", wid, f"clerk{wid % 999:03d}"))
+        payload = (f'{{"ticket": {{"id": {tid}, "number": "{number}", "zone": "{zcode}"}}, '
+                   f'"window": {{"code": "{wcode}", "name": "{wname}"}}, "waiting": {{"{zcode}": 0}}}}')
+        ev.append((eid, hall_id, "ticket.served", ts[3], zcode, payload))
+        if len(tk) >= batch:
+            yield tk, hs, ev, counters
+            tk, hs, ev, counters = [], [], [], []
+    if tk or counters:
+        yield tk, hs, ev, counters
+
+
+def insert_past(db: BenchDB, n: int, newest: date) -> dict[str, Any]:
+    t0 = time.monotonic()
+    if db.is_sqlite:
+        c = db.connect()
+        try:
+            c.execute("PRAGMA synchronous=OFF")
+            c.execute("PRAGMA cache_size=-400000")
+            c.execute("BEGIN IMMEDIATE")
+            for tk, hs, ev, counters in past_rows(db, n, newest, 50_000):
+                c.executemany(f"INSERT INTO tickets ({','.join(TICKET_COLS)}) VALUES "
+                              f"({','.join('?' * len(TICKET_COLS))})", tk)
+                c.executemany(f"INSERT INTO ticket_history ({','.join(HISTORY_COLS)}) VALUES "
+                              f"({','.join('?' * len(HISTORY_COLS))})", hs)
+                c.executemany(f"INSERT INTO events ({','.join(EVENT_COLS)}) VALUES "
+                              f"({','.join('?' * len(EVENT_COLS))})", ev)
+                c.executemany("INSERT INTO counters (zone_id, business_date, value) VALUES (?,?,?)", counters)
+            c.execute("COMMIT")
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            c.close()
+        how = "sqlite3 executemany, one transaction, 50k-row batches; WAL checkpointed; no ANALYZE (the server never runs it)"
+    else:
+        import psycopg
+
+        def text(v: Any) -> str:
+            if v is None:
+                return "\\N"
+            return str(v)
+
+        with psycopg.connect(db.pg_conninfo()) as c:
+            c.execute("SET synchronous_commit = off")
+            with c.cursor() as cur:
+                for tk, hs, ev, counters in past_rows(db, n, newest, 50_000):
+                    for table, cols, rows in (("tickets", TICKET_COLS, tk), ("ticket_history", HISTORY_COLS, hs),
+                                              ("events", EVENT_COLS, ev),
+                                              ("counters", ("zone_id", "business_date", "value"), counters)):
+                        if not rows:
+                            continue
+                        with cur.copy(f"COPY {table} ({','.join(cols)}) FROM STDIN") as cp:
+                            cp.write("".join("\t".join(map(text, r)) + "\n" for r in rows))
+                for table, col in (("tickets", "id"), ("ticket_history", "id"), ("events", "seq")):
+                    cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "
+                                f"(SELECT max({col}) FROM {table}))")
+            c.commit()
+        db.vacuum(["tickets", "ticket_history", "events", "counters"])
+        how = "psycopg COPY in one transaction; sequences set; VACUUM (ANALYZE) as autovacuum would"
+    took = time.monotonic() - t0
+    return {"rows": n, "seconds": round(took, 1), "how": how, "counts": db.counts()}
+
+
+# ------------------------------------------------------------------ measurements
+
+def issue_scenario(hall: Hall, kiosk_token: str) -> Scenario:
+    auth = {"Authorization": f"Bearer {kiosk_token}"}
+    reqs = [Request("POST", "/api/v1/tickets", auth, json={"zone": z}) for z in hall.zones]
+    n = len(reqs)
+    return Scenario.cycles([reqs[k:] + reqs[:k] for k in range(n)])  # client i starts at zone i % 6
+
+
+def call_scenario(windows: list[tuple[str, str]]) -> Scenario:
+    return Scenario.per_client([Request("POST", f"/api/v1/windows/{code}/call-next?finish_current=true",
+                                        {"Authorization": f"Bearer {tok}"}) for code, tok in windows])
+
+
+class Measurer:
+    def __init__(self, server: Server, db: BenchDB, hall: Hall, kiosk_token: str, windows: list[tuple[str, str]],
+                 since: date, pg_pid: int | None) -> None:
+        self.server, self.db, self.hall = server, db, hall
+        self.issue = issue_scenario(hall, kiosk_token)
+        self.calls = call_scenario(windows)
+        self.since = since
+        self.pg_pid = pg_pid
+
+    def _pg_pids(self) -> list[int]:
+        return [self.pg_pid, *children_pids(self.pg_pid)] if self.pg_pid else []
+
+    def load(self, scenario: Scenario, clients: int, n: int, max_s: float) -> dict[str, Any]:
+        spids, ppids = self.server.pids(), self._pg_pids()
+        s0, p0 = cpu_seconds(spids), cpu_seconds(ppids)
+        r: Result = run_load(HOST, self.server.port, scenario, clients, processes=1 if clients == 1 else 2,
+                             total_requests=n, max_seconds=max_s)
+        s1, p1 = cpu_seconds(self.server.pids()), cpu_seconds(self._pg_pids())
+        d = r.to_dict()
+        d["server_cpu_s"] = round(s1 - s0, 2)
+        d["server_cores"] = round((s1 - s0) / r.duration_s, 2) if r.duration_s else 0.0
+        d["pg_cpu_s"] = round(p1 - p0, 2) if ppids else None
+        d["pg_cores"] = round((p1 - p0) / r.duration_s, 2) if ppids and r.duration_s else None
+        d["generator_cpu_s"] = round(r.cpu_user_s + r.cpu_sys_s, 2)
+        d["five_xx"] = sum(v for k, v in r.statuses.items() if k >= 500)
+        return d
+
+    def warmup(self, n: int) -> None:
+        self.db.clear_today(self.since)
+        self.load(self.issue, 16, n, 10)
+        self.load(self.calls, N_WINDOWS, n // 4, 10)
+        self.db.clear_today(self.since)
+
+    def issue_run(self, clients: int, n: int, max_s: float) -> dict[str, Any]:
+        self.db.clear_today(self.since)
+        d = self.load(self.issue, clients, n, max_s)
+        d["queue_depth_end"] = d["statuses"].get(201, 0)
+        return d
+
+    def call_run(self, calls: int, max_s: float, prefill: int | None, prefill_max_s: float) -> dict[str, Any]:
+        """Prefill the queue (untimed), then 32 windows call-next racing. Without `prefill`, it is
+        sized so each zone holds 1.3x the calls its home windows can make."""
+        self.db.clear_today(self.since)
+        share = max(self.hall.home_count.values()) / N_WINDOWS
+        if prefill is None:
+            prefill = len(self.hall.zones) * (math.ceil(calls * share * 1.3) + 40)
+        pre = self.load(self.issue, 16, prefill, prefill_max_s)
+        waiting = self.db.waiting_by_zone(self.since)
+        # never let a zone run dry: each home window takes ~1/32 of the calls
+        cap = min(math.floor(waiting[z] * N_WINDOWS / max(1, self.hall.home_count[z]) / 1.15)
+                  for z in self.hall.zones if self.hall.home_count[z])
+        budget = min(calls, cap)
+        d = self.load(self.calls, N_WINDOWS, budget, max_s)
+        d["prefill"] = {"requested": prefill, "issued": pre["statuses"].get(201, 0), "waiting_by_zone": waiting,
+                        "five_xx": pre["five_xx"], "errors": pre["errors"], "throughput": round(pre["throughput"])}
+        d["call_budget"] = budget
+        d["empty_204"] = d["statuses"].get(204, 0)
+        return d
+
+
+def run_phase_empty(m: Measurer, prof: dict[str, Any]) -> dict[str, Any]:
+    m.warmup(prof["warmup"])
+    out: dict[str, Any] = {}
+    for clients, (n, max_s) in prof["issue"].items():
+        out[f"issue_{clients}"] = r = m.issue_run(clients, n, max_s)
+        log(f"  issue {clients:>2} clients: {r['throughput']:7.0f}/s p50 {r['p50_ms']:.2f} p99 {r['p99_ms']:.2f} ms")
+    n, max_s = prof["calls"]
+    out["call_32"] = r = m.call_run(n, max_s, None, prof["prefill_max_s"])
+    log(f"  call-next 32 windows: {r['throughput']:7.0f}/s p50 {r['p50_ms']:.2f} p99 {r['p99_ms']:.2f} ms")
+    return out
+
+
+def run_phase_grown(m: Measurer, prof: dict[str, Any], empty: dict[str, Any]) -> dict[str, Any]:
+    """Same request counts as the empty runs (so the same queue depths), with generous time."""
+    m.warmup(prof["warmup"])
+    e16 = empty["issue_16"]
+    n16 = e16["completed"]
+    out: dict[str, Any] = {"issue_16": m.issue_run(16, n16, min(60.0, 1.5 * e16["duration_s"] + 5))}
+    r = out["issue_16"]
+    log(f"  issue 16 clients: {r['throughput']:7.0f}/s p50 {r['p50_ms']:.2f} p99 {r['p99_ms']:.2f} ms")
+    ec = empty["call_32"]
+    out["call_32"] = r = m.call_run(ec["completed"], min(60.0, 1.5 * ec["duration_s"] + 5),
+                                    ec["prefill"]["issued"], 60.0)
+    log(f"  call-next 32 windows: {r['throughput']:7.0f}/s p50 {r['p50_ms']:.2f} p99 {r['p99_ms']:.2f} ms")
+    return out
+
+
+# ------------------------------------------------------------------ configurations
+
+class Env:
+    def __init__(self, tmp: Path, prof: dict[str, Any]) -> None:
+        self.tmp = tmp
+        self.prof = prof
+        self.secrets = {"HALL_SECRET_KEY": secrets.token_urlsafe(48), "HALL_DATA_KEY": secrets.token_hex(32),
+                        "HALL_TOKEN_K1": secrets.token_urlsafe(32)}
+        self.hall_toml = make_hall_toml()
+        self.hall = Hall(self.hall_toml)
+        from zoneinfo import ZoneInfo
+        self.since = datetime.now(ZoneInfo(HALL_TZ)).date()  # everything the bench issues is >= this day
+        self.newest_past = self.since - timedelta(days=2)
+
+
+def new_config(result: dict[str, Any], name: str, db: str, workers: int) -> dict[str, Any]:
+    result[name] = {"db": db, "workers": workers, "rss": {"hwm_sum_mb": 0.0, "peak_sampled_mb": 0.0, "processes": 0},
+                    "server_start_s": []}
+    return result[name]
+
+
+def record_rss(cfg: dict[str, Any], server: Server) -> None:
+    mon = server.monitor
+    assert mon is not None
+    rss = cfg["rss"]
+    rss["hwm_sum_mb"] = round(max(rss["hwm_sum_mb"], mon.hwm_sum_mb), 1)
+    rss["peak_sampled_mb"] = round(max(rss["peak_sampled_mb"], mon.peak_sum_mb), 1)
+    rss["processes"] = max(rss["processes"], mon.nproc)
+    cfg["server_start_s"].append(round(server.start_s, 1))
+
+
+def run_sqlite(env: Env, results: dict[str, Any]) -> None:
+    name = "sqlite-1w"
+    cfg = new_config(results, name, "sqlite", 1)
+    d = env.tmp / "sqlite"
+    d.mkdir()
+    dbfile = d / "hall.db"
+    port = free_port()
+    cfg_path = d / "hall.toml"
+    write_config(cfg_path, env.hall_toml, f"sqlite:///{dbfile}", port, 1)
+    db = BenchDB(f"sqlite:///{dbfile}", dbfile)
+    log(f"{name}: migrate, import hall, create {N_WINDOWS} clerks")
+    setup_database(cfg_path, env.secrets, db)
+    _run_config(env, cfg, cfg_path, db, port, [(1, cfg)], pg_pid=None)
+
+
+def run_postgres(env: Env, results: dict[str, Any], workers: list[int]) -> None:
+    from tests.support.postgres import PostgresServer
+    log("postgres: starting a throwaway PostgreSQL server")
+    pg = PostgresServer(max_connections=200).start()
+    try:
+        url = pg.create_database("hallbench")
+        pg_pid = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+        d = env.tmp / "postgres"
+        d.mkdir()
+        port = free_port()
+        cfg_path = d / "hall.toml"
+        write_config(cfg_path, env.hall_toml, url, port, max(workers))
+        db = BenchDB(url, None)
+        log(f"postgres: migrate, import hall, create {N_WINDOWS} clerks")
+        setup_database(cfg_path, env.secrets, db)
+        cfgs = [(w, new_config(results, f"postgres-{w}w", "postgres", w)) for w in workers]
+        _run_config(env, None, cfg_path, db, port, cfgs, pg_pid=pg_pid)
+    finally:
+        pg.stop()
+
+
+def _run_config(env: Env, _unused: Any, cfg_path: Path, db: BenchDB, port: int,
+                cfgs: list[tuple[int, dict[str, Any]]], pg_pid: int | None) -> None:
+    """Empty phase for each worker count, one bulk insert, grown phase for each worker count
+    (the PostgreSQL configurations share one database and one insert)."""
+    windows: list[tuple[str, str]] | None = None
+    log_file = cfg_path.with_name("server.log")
+    for phase in ("empty", "grown"):
+        if phase == "grown":
+            n = env.prof["past"]
+            log(f"{cfgs[0][1]['db']}: inserting {n:,} past tickets (+history, +events), server stopped")
+            ins = insert_past(db, n, env.newest_past)
+            log(f"  inserted in {ins['seconds']}s: {ins['counts']}")
+            for _w, cfg in cfgs:
+                cfg["growth_insert"] = ins
+        for workers, cfg in cfgs:
+            server = Server(cfg_path, env.secrets, port, workers, log_file)
+            log(f"{cfg['db']} {workers} worker(s), {phase} database: starting server")
+            try:
+                server.start()
+                log(f"  healthy after {server.start_s:.1f}s")
+                if windows is None:
+                    windows = open_windows(port, env.hall)
+                m = Measurer(server, db, env.hall, env.secrets["HALL_TOKEN_K1"], windows, env.since, pg_pid)
+                if phase == "empty":
+                    cfg["empty"] = run_phase_empty(m, env.prof)
+                else:
+                    cfg["grown"] = run_phase_grown(m, env.prof, cfg["empty"])
+                if server.proc is not None and server.proc.poll() is not None:
+                    raise RuntimeError(f"server died during the run:\n{server.log_tail()}")
+            finally:
+                server.stop()
+                if server.monitor is not None:
+                    record_rss(cfg, server)
+        db.clear_today(env.since)
+
+
+# ------------------------------------------------------------------ report
+
+def _fmt_statuses(st: dict[Any, int]) -> str:
+    parts = []
+    for k, v in sorted(st.items(), key=lambda kv: int(kv[0])):
+        mark = "!!" if int(k) >= 500 else ""
+        parts.append(f"{mark}{k}:{v}{mark}")
+    return " ".join(parts) or "-"
+
+
+def _row(label: str, r: dict[str, Any]) -> str:
+    err = f" errors={r['errors']}" if r["errors"] else ""
+    unf = f" unfinished={r['unfinished']}" if r.get("unfinished") else ""
+    pg = f" pg={r['pg_cores']:.2f}" if r.get("pg_cores") is not None else ""
+    return (f"  {label:<22} {r['throughput']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['max_ms']:8.1f}"
+            f"  {r['completed']:>6} in {r['duration_s']:5.1f}s ({r['stopped_by']})"
+            f"  srv={r['server_cores']:.2f}{pg} gen={r['generator_cpu_fraction']:.2f}/{r['generator_cpu_s']:.1f}s"
+            f"  [{_fmt_statuses(r['statuses'])}]{err}{unf}")
+
+
+def report_config(name: str, cfg: dict[str, Any], prof_name: str) -> list[str]:
+    out = [f"=== {name}: {cfg['db']}, {cfg['workers']} worker(s)"
+           + (" (sqlite_synchronous=full, WAL)" if cfg["db"] == "sqlite" else "") + " ==="]
+    hdr = (f"  {'run':<22} {'req/s':>8} {'p50ms':>7} {'p99ms':>7} {'max ms':>8}  {'done':>6}"
+           "          cores: srv/pg  generator frac/cpu-s  [statuses]")
+    e = cfg.get("empty")
+    if e:
+        out.append("  -- empty database (every run starts with an empty queue for today)")
+        out.append(hdr)
+        for k in ("issue_1", "issue_16", "issue_64"):
+            if k in e:
+                out.append(_row(f"issue {k.split('_')[1]:>2} clients", e[k]))
+        c = e["call_32"]
+        out.append(_row("call-next 32 windows", c))
+        out.append(f"     prefill {c['prefill']['issued']} tickets (waiting by zone {c['prefill']['waiting_by_zone']}),"
+                   f" call budget {c['call_budget']}, empty-queue 204s: {c['empty_204']}")
+    g = cfg.get("grown")
+    if g and e:
+        ins = cfg["growth_insert"]
+        out.append(f"  -- after {ins['rows']:,} past tickets inserted in {ins['seconds']}s ({ins['how']});"
+                   f" rows now {ins['counts']}")
+        out.append(hdr)
+        for k, label in (("issue_16", "issue 16 clients"), ("call_32", "call-next 32 windows")):
+            r = g[k]
+            out.append(_row(label, r))
+            out.append(f"     ratio to empty: p50 {r['p50_ms'] / e[k]['p50_ms']:.2f}x  p99 {r['p99_ms'] / e[k]['p99_ms']:.2f}x"
+                       f"  max {r['max_ms'] / e[k]['max_ms']:.2f}x  throughput {r['throughput'] / e[k]['throughput']:.2f}x")
+    rss = cfg["rss"]
+    out.append(f"  peak server RSS: {rss['hwm_sum_mb']:.1f} MB (sum of VmHWM over {rss['processes']} process(es) of the"
+               f" uvicorn group; highest sampled sum of VmRSS {rss['peak_sampled_mb']:.1f} MB);"
+               f" server start {cfg['server_start_s']} s")
+    return out
+
+
+def summary(results: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    rows: list[dict[str, Any]] = []
+    names = list(results)
+
+    def add(target: str, per: dict[str, tuple[str, bool] | None]) -> None:
+        rows.append({"target": target, **{n: per.get(n) for n in names}})
+
+    t = TARGETS
+    per_tps: dict[str, Any] = {}
+    per_p99: dict[str, Any] = {}
+    per_ctps: dict[str, Any] = {}
+    per_cp99: dict[str, Any] = {}
+    growth: dict[str, dict[str, Any]] = {k: {} for k in ("ip50", "ip99", "cp50", "cp99")}
+    per_rss: dict[str, Any] = {}
+    per_err: dict[str, Any] = {}
+    for n, cfg in results.items():
+        e, g = cfg.get("empty"), cfg.get("grown")
+        tt = t[cfg["db"]]
+        if e:
+            i16, c = e["issue_16"], e["call_32"]
+            per_tps[n] = (f"{i16['throughput']:.0f}/s", i16["throughput"] >= tt["issue_tps"])
+            per_p99[n] = (f"{i16['p99_ms']:.1f} ms", i16["p99_ms"] <= tt["issue_p99"])
+            per_ctps[n] = (f"{c['throughput']:.0f}/s", c["throughput"] >= t["call_tps"])
+            per_cp99[n] = (f"{c['p99_ms']:.1f} ms", c["p99_ms"] <= t["call_p99"])
+        if e and g:
+            for key, run, q in (("ip50", "issue_16", "p50_ms"), ("ip99", "issue_16", "p99_ms"),
+                                ("cp50", "call_32", "p50_ms"), ("cp99", "call_32", "p99_ms")):
+                ratio = g[run][q] / e[run][q] if e[run][q] else math.inf
+                growth[key][n] = (f"{ratio:.2f}x", ratio <= t["growth_ratio"])
+        per_rss[n] = (f"{cfg['rss']['hwm_sum_mb']:.0f} MB", 0 < cfg["rss"]["hwm_sum_mb"] <= t["rss_mb"])
+        runs = [r for ph in ("empty", "grown") for r in (cfg.get(ph) or {}).values()]
+        bad = sum(r["five_xx"] + r["errors"] + r["prefill"]["five_xx"] + r["prefill"]["errors"]
+                  if "prefill" in r else r["five_xx"] + r["errors"] for r in runs)
+        dry = sum(r.get("empty_204", 0) for r in runs)
+        per_err[n] = (f"{bad} 5xx/err, {dry} 204", bad == 0 and dry == 0)
+    add(f"issue 16 clients >= {t['sqlite']['issue_tps']}/s sqlite, {t['postgres']['issue_tps']}/s pg", per_tps)
+    add(f"issue 16 clients p99 <= {t['sqlite']['issue_p99']:.0f} ms sqlite, {t['postgres']['issue_p99']:.0f} ms pg",
+        per_p99)
+    add(f"call-next 32 windows >= {t['call_tps']}/s", per_ctps)
+    add(f"call-next 32 windows p99 <= {t['call_p99']:.0f} ms", per_cp99)
+    add(f"growth: issue p50 <= {t['growth_ratio']}x empty", growth["ip50"])
+    add(f"growth: issue p99 <= {t['growth_ratio']}x empty", growth["ip99"])
+    add(f"growth: call-next p50 <= {t['growth_ratio']}x empty", growth["cp50"])
+    add(f"growth: call-next p99 <= {t['growth_ratio']}x empty", growth["cp99"])
+    add(f"peak server RSS <= {t['rss_mb']} MB", per_rss)
+    add("no 5xx / errors; queue never ran dry", per_err)
+    w0 = max(len(r["target"]) for r in rows)
+    lines = ["=== summary ===", f"  {'target':<{w0}}  " + "  ".join(f"{n:<20}" for n in names)]
+    for r in rows:
+        cells = []
+        for n in names:
+            v = r[n]
+            cells.append(f"{'-':<20}" if v is None else f"{('PASS' if v[1] else 'FAIL') + ' ' + v[0]:<20}")
+        lines.append(f"  {r['target']:<{w0}}  " + "  ".join(cells))
+    fails = sum(1 for r in rows for n in names if r[n] is not None and not r[n][1])
+    if not names:
+        lines.append("  nothing was measured")
+    else:
+        lines.append(f"  {fails} FAIL(s)" if fails else "  all targets PASS")
+    return lines, rows
+
+
+# ------------------------------------------------------------------ main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", choices=("sqlite", "postgres", "all"), default="all")
+    ap.add_argument("--workers", default="2,4", help="PostgreSQL worker counts, comma-separated (default 2,4)")
+    ap.add_argument("--quick", action="store_true", help="smaller counts for a smoke run (~1 min)")
+    ap.add_argument("--json", metavar="OUT", help="write every figure as JSON")
+    ap.add_argument("--keep", action="store_true", help="keep the temp directory (databases, logs)")
+    a = ap.parse_args(argv)
+    try:
+        workers = [int(w) for w in a.workers.split(",") if w.strip()]
+    except ValueError:
+        ap.error("--workers takes a comma-separated list of integers")
+    if not workers or any(w < 1 or w > 64 for w in workers):
+        ap.error("--workers: 1..64")
+    prof_name = "quick" if a.quick else "full"
+    prof = PROFILES[prof_name]
+    tmp = Path(tempfile.mkdtemp(prefix="hallbench-"))
+    results: dict[str, Any] = {}
+    started = datetime.now(timezone.utc)
+    failed: str | None = None
+    try:
+        env = Env(tmp, prof)
+        log(f"profile {prof_name}; temp dir {tmp}; hall: {len(env.hall.zones)} zones, {len(env.hall.windows)} windows;"
+            f" bench windows {env.hall.bench_windows[0]}..{env.hall.bench_windows[-1]} home zones {env.hall.home_count}")
+        if a.db in ("sqlite", "all"):
+            run_sqlite(env, results)
+            print("\n".join(report_config("sqlite-1w", results["sqlite-1w"], prof_name)) + "\n", flush=True)
+        if a.db in ("postgres", "all"):
+            run_postgres(env, results, workers)
+            for w in workers:
+                print("\n".join(report_config(f"postgres-{w}w", results[f"postgres-{w}w"], prof_name)) + "\n",
+                      flush=True)
+    except Exception as exc:  # report what was measured, then fail
+        import traceback
+        failed = "".join(traceback.format_exception(exc))
+        print(f"BENCHMARK ABORTED: {exc!r}", flush=True)
+        print(failed, file=sys.stderr)
+    finally:
+        if a.keep:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    wall = time.monotonic() - T0
+    lines, rows = summary({k: v for k, v in results.items() if v.get("empty")})
+    print(f"profile: {prof_name}; {os.cpu_count()} CPUs shared by server, PostgreSQL and load generator;"
+          f" wall time {wall:.0f}s")
+    print("\n".join(lines), flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps({"started": started.isoformat(), "profile": prof_name, "wall_s": round(wall, 1),
+                                            "targets": TARGETS, "configs": results, "summary": rows,
+                                            "aborted": failed}, indent=2, default=str), encoding="utf-8")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
