@@ -138,6 +138,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
+def system_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs from /proc/stat (busy excludes idle and iowait)."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(v[:8])
+    return total - v[3] - v[4], total
+
+
 def status_kb(pid: int, key: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -244,8 +251,14 @@ class Server:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.monitor is not None:
-            self.monitor.stop()
+        try:
+            if self.monitor is not None:
+                self.monitor.stop()
+        finally:
+            self._terminate()
+
+    def _terminate(self) -> None:
+        assert self.proc is not None
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -594,16 +607,22 @@ class Measurer:
 
     def load(self, scenario: Scenario, clients: int, n: int, max_s: float) -> dict[str, Any]:
         spids, ppids = self.server.pids(), self._pg_pids()
-        s0, p0 = cpu_seconds(spids), cpu_seconds(ppids)
+        s0, p0, (b0, t0), w0 = cpu_seconds(spids), cpu_seconds(ppids), system_cpu(), time.monotonic()
         r: Result = run_load(HOST, self.server.port, scenario, clients, processes=1 if clients == 1 else 2,
                              total_requests=n, max_seconds=max_s)
-        s1, p1 = cpu_seconds(self.server.pids()), cpu_seconds(self._pg_pids())
+        s1, p1, (b1, t1), w1 = cpu_seconds(self.server.pids()), cpu_seconds(self._pg_pids()), system_cpu(), time.monotonic()
         d = r.to_dict()
+        dur = r.duration_s or 1e-9
         d["server_cpu_s"] = round(s1 - s0, 2)
-        d["server_cores"] = round((s1 - s0) / r.duration_s, 2) if r.duration_s else 0.0
+        d["server_cores"] = round((s1 - s0) / dur, 2)
         d["pg_cpu_s"] = round(p1 - p0, 2) if ppids else None
-        d["pg_cores"] = round((p1 - p0) / r.duration_s, 2) if ppids and r.duration_s else None
+        d["pg_cores"] = round((p1 - p0) / dur, 2) if ppids else None
         d["generator_cpu_s"] = round(r.cpu_user_s + r.cpu_sys_s, 2)
+        # Everything else on the machine over the same wall time (other users' work included).
+        busy_cores = (b1 - b0) / max(1, t1 - t0) * (os.cpu_count() or 1)
+        ours = ((s1 - s0) + (p1 - p0) + r.cpu_user_s + r.cpu_sys_s) / (w1 - w0)
+        d["machine_busy_cores"] = round(busy_cores, 2)
+        d["other_cores"] = round(max(0.0, busy_cores - ours), 2)
         d["five_xx"] = sum(v for k, v in r.statuses.items() if k >= 500)
         return d
 
@@ -710,7 +729,7 @@ def run_sqlite(env: Env, results: dict[str, Any]) -> None:
     db = BenchDB(f"sqlite:///{dbfile}", dbfile)
     log(f"{name}: migrate, import hall, create {N_WINDOWS} clerks")
     setup_database(cfg_path, env.secrets, db)
-    _run_config(env, cfg, cfg_path, db, port, [(1, cfg)], pg_pid=None)
+    _run_config(env, cfg_path, db, port, [(1, cfg)], pg_pid=None)
 
 
 def run_postgres(env: Env, results: dict[str, Any], workers: list[int]) -> None:
@@ -729,12 +748,12 @@ def run_postgres(env: Env, results: dict[str, Any], workers: list[int]) -> None:
         log(f"postgres: migrate, import hall, create {N_WINDOWS} clerks")
         setup_database(cfg_path, env.secrets, db)
         cfgs = [(w, new_config(results, f"postgres-{w}w", "postgres", w)) for w in workers]
-        _run_config(env, None, cfg_path, db, port, cfgs, pg_pid=pg_pid)
+        _run_config(env, cfg_path, db, port, cfgs, pg_pid=pg_pid)
     finally:
         pg.stop()
 
 
-def _run_config(env: Env, _unused: Any, cfg_path: Path, db: BenchDB, port: int,
+def _run_config(env: Env, cfg_path: Path, db: BenchDB, port: int,
                 cfgs: list[tuple[int, dict[str, Any]]], pg_pid: int | None) -> None:
     """Empty phase for each worker count, one bulk insert, grown phase for each worker count
     (the PostgreSQL configurations share one database and one insert)."""
@@ -783,10 +802,11 @@ def _fmt_statuses(st: dict[Any, int]) -> str:
 def _row(label: str, r: dict[str, Any]) -> str:
     err = f" errors={r['errors']}" if r["errors"] else ""
     unf = f" unfinished={r['unfinished']}" if r.get("unfinished") else ""
-    pg = f" pg={r['pg_cores']:.2f}" if r.get("pg_cores") is not None else ""
+    pg = f"/{r['pg_cores']:.2f}" if r.get("pg_cores") is not None else "/-  "
     return (f"  {label:<22} {r['throughput']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['max_ms']:8.1f}"
             f"  {r['completed']:>6} in {r['duration_s']:5.1f}s ({r['stopped_by']})"
-            f"  srv={r['server_cores']:.2f}{pg} gen={r['generator_cpu_fraction']:.2f}/{r['generator_cpu_s']:.1f}s"
+            f"  {r['server_cores']:.2f}{pg} other={r['other_cores']:.2f}"
+            f"  gen {r['generator_cpu_fraction']:.2f}/{r['generator_cpu_s']:.1f}s"
             f"  [{_fmt_statuses(r['statuses'])}]{err}{unf}")
 
 
@@ -794,7 +814,7 @@ def report_config(name: str, cfg: dict[str, Any], prof_name: str) -> list[str]:
     out = [f"=== {name}: {cfg['db']}, {cfg['workers']} worker(s)"
            + (" (sqlite_synchronous=full, WAL)" if cfg["db"] == "sqlite" else "") + " ==="]
     hdr = (f"  {'run':<22} {'req/s':>8} {'p50ms':>7} {'p99ms':>7} {'max ms':>8}  {'done':>6}"
-           "          cores: srv/pg  generator frac/cpu-s  [statuses]")
+           "                  cores: server/pg other   generator_cpu_fraction/cpu-s  [statuses]")
     e = cfg.get("empty")
     if e:
         out.append("  -- empty database (every run starts with an empty queue for today)")

@@ -12,9 +12,7 @@ log = logging.getLogger("kiosk_server.scheduled")
 
 def sweep_once(c: Container) -> int:
     """Expire every open ticket of a past business day; publish what changed."""
-    events = c.write(tickets.expire_past, hall=c.hall, clock=c.clock)
-    c.publish(events)
-    return len(events)
+    return len(c.write(tickets.expire_past, hall=c.hall, clock=c.clock))
 
 
 async def sweeper(c: Container) -> None:

@@ -16,7 +16,11 @@ def append_event(conn: Connection, *, hall_id: int, type: str, at: datetime, pay
                  zone: str | None = None) -> Event:
     seq = conn.execute(_INSERT_EVENT, {"hall_id": hall_id, "type": type, "at": at, "zone": zone,
                                        "payload": payload}).scalar_one()
-    return wire_event(seq, type, at, zone, payload)
+    ev = wire_event(seq, type, at, zone, payload)
+    collected = conn.info.get("events")  # the writer publishes these after commit
+    if collected is not None:
+        collected.append(ev)
+    return ev
 
 
 def wire_event(seq: int, type: str, at: datetime, zone: str | None, payload: dict[str, Any]) -> Event:

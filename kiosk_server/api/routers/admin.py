@@ -26,14 +26,14 @@ async def list_users(actor: Principal, c: Ctx) -> JSON:
 
 @router.post("/users", status_code=201, response_model=UserOut, openapi_extra=roles("security_admin"))
 async def create_user(body: UserCreate, actor: Principal, c: Ctx) -> JSON:
-    u = c.write(svc.create_user, username=body.username, display_name=body.display_name, password=body.password,
+    u = await c.submit(svc.create_user, username=body.username, display_name=body.display_name, password=body.password,
                 roles=body.roles, actor=actor, now=c.clock.now(), security=c.settings.security)
     return JSON(u, status_code=201)
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, openapi_extra=roles("security_admin"))
 async def update_user(body: UserUpdate, actor: Principal, c: Ctx, user_id: int = Path(ge=1, le=2**31)) -> JSON:
-    u = c.write(svc.update_user, user_id=user_id, actor=actor, now=c.clock.now(), security=c.settings.security,
+    u = await c.submit(svc.update_user, user_id=user_id, actor=actor, now=c.clock.now(), security=c.settings.security,
                 roles=body.roles, display_name=body.display_name, active=body.active, password=body.password)
     c.auth_cache.clear()  # changed rights take effect at once in this worker
     return JSON(u)
@@ -57,12 +57,12 @@ def _device_token(conn: Any, *, c: Any, actor: Any, code: str, revoke: bool) -> 
 
 @router.post("/devices/{code}/token", response_model=DeviceToken, openapi_extra=roles("operator"))
 async def issue_device_token(actor: Principal, c: Ctx, code: str = DeviceCode) -> JSON:
-    return JSON(c.write(_device_token, c=c, actor=actor, code=code, revoke=False))
+    return JSON(await c.submit(_device_token, c=c, actor=actor, code=code, revoke=False))
 
 
 @router.post("/devices/{code}/revoke", openapi_extra=roles("operator"))
 async def revoke_device(actor: Principal, c: Ctx, code: str = DeviceCode) -> JSON:
-    out = c.write(_device_token, c=c, actor=actor, code=code, revoke=True)
+    out = await c.submit(_device_token, c=c, actor=actor, code=code, revoke=True)
     c.auth_cache.clear()
     return JSON(out)
 

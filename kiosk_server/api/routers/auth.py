@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERRORS)
 @router.post("/login", response_model=LoginOut, openapi_extra=roles(PUBLIC))
 async def login(body: LoginIn, request: Request, c: Ctx) -> JSON:
     addr = request.client.host if request.client else None
-    res = c.write(svc.login, username=body.username, password=body.password, client_addr=addr, keys=c.keys,
+    res = await c.submit(svc.login, username=body.username, password=body.password, client_addr=addr, keys=c.keys,
                   now=c.clock.now(), security=c.settings.security)
     if res.retry_after is not None:
         raise RateLimited("locked_out", retry_after=res.retry_after)
@@ -26,7 +26,7 @@ async def login(body: LoginIn, request: Request, c: Ctx) -> JSON:
 @router.post("/logout", status_code=204, openapi_extra=roles(ANY_SIGNED_IN))
 async def logout(s: Session, c: Ctx) -> JSON:
     if s.actor.session_id is not None:
-        c.write(svc.logout, actor=s.actor, token_hash=s.token_hash, now=c.clock.now())
+        await c.submit(svc.logout, actor=s.actor, token_hash=s.token_hash, now=c.clock.now())
     c.auth_cache.pop(s.token_hash, None)
     c.hub.close_session(s.token_hash)
     return JSON(None, status_code=204)

@@ -22,11 +22,10 @@ async def menu(actor: Principal, c: Ctx) -> JSON:
 
 @router.post("/tickets", status_code=201, response_model=TicketIssued, openapi_extra=roles("kiosk", "clerk", "operator"))
 async def issue(body: TicketCreate, actor: Principal, c: Ctx) -> JSON:
-    out = c.write(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=actor, zone_code=body.zone,
+    out = await c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=actor, zone_code=body.zone,
                   matter_code=body.matter, priority=body.priority, phone=body.phone,
                   appointment_code=body.appointment_code, application_number=body.application_number,
                   ignore_opening_hours=c.settings.ignore_opening_hours)
-    c.publish(out.events)
     c.count("tickets_issued")
     t = out.ticket
     assert t is not None

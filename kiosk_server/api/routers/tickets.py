@@ -20,39 +20,39 @@ STAFF = roles("clerk", "operator")
 TicketId = Path(ge=1, le=2**62)
 
 
-def _act(fn: Any, c: Any, actor: Any, ticket_id: int, **kw: Any) -> JSON:
-    out = c.write(fn, hall=c.hall, clock=c.clock, actor=actor, ticket_id=ticket_id, **kw)
+async def _act(fn: Any, c: Any, actor: Any, ticket_id: int, **kw: Any) -> JSON:
+    out = await c.submit(fn, hall=c.hall, clock=c.clock, actor=actor, ticket_id=ticket_id, **kw)
     return ticket_response(c, out)
 
 
 @router.post("/{ticket_id}/start", response_model=TicketOut, openapi_extra=STAFF)
 async def start(actor: Principal, c: Ctx, ticket_id: int = TicketId) -> JSON:
-    return _act(svc.start, c, actor, ticket_id)
+    return await _act(svc.start, c, actor, ticket_id)
 
 
 @router.post("/{ticket_id}/no-show", response_model=TicketOut, openapi_extra=STAFF)
 async def no_show(actor: Principal, c: Ctx, ticket_id: int = TicketId) -> JSON:
-    return _act(svc.no_show, c, actor, ticket_id)
+    return await _act(svc.no_show, c, actor, ticket_id)
 
 
 @router.post("/{ticket_id}/requeue", response_model=TicketOut, openapi_extra=STAFF)
 async def requeue(actor: Principal, c: Ctx, ticket_id: int = TicketId) -> JSON:
-    return _act(svc.requeue, c, actor, ticket_id)
+    return await _act(svc.requeue, c, actor, ticket_id)
 
 
 @router.post("/{ticket_id}/transfer", response_model=TicketOut, openapi_extra=STAFF)
 async def transfer(body: TransferIn, actor: Principal, c: Ctx, ticket_id: int = TicketId) -> JSON:
-    return _act(svc.transfer, c, actor, ticket_id, to_window=body.to_window, to_zone=body.to_zone, reason=body.reason)
+    return await _act(svc.transfer, c, actor, ticket_id, to_window=body.to_window, to_zone=body.to_zone, reason=body.reason)
 
 
 @router.post("/{ticket_id}/finish", response_model=TicketOut, openapi_extra=STAFF)
 async def finish(actor: Principal, c: Ctx, ticket_id: int = TicketId) -> JSON:
-    return _act(svc.finish, c, actor, ticket_id)
+    return await _act(svc.finish, c, actor, ticket_id)
 
 
 @router.post("/{ticket_id}/cancel", response_model=TicketOut, openapi_extra=STAFF)
 async def cancel(actor: Principal, c: Ctx, ticket_id: int = TicketId) -> JSON:
-    return _act(svc.cancel, c, actor, ticket_id)
+    return await _act(svc.cancel, c, actor, ticket_id)
 
 
 @router.get("/{ticket_id}", response_model=TicketOut, openapi_extra=STAFF)

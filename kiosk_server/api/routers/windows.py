@@ -28,34 +28,32 @@ async def list_windows(actor: Principal, c: Ctx) -> JSON:
     return JSON(c.read(queries.windows_list, c.hall))
 
 
-def _window_action(fn: Any, c: Any, actor: Any, code: str, **kw: Any) -> JSON:
-    _w, events = c.write(fn, hall=c.hall, clock=c.clock, actor=actor, window_code=code, **kw)
-    c.publish(events)
+async def _window_action(fn: Any, c: Any, actor: Any, code: str, **kw: Any) -> JSON:
+    _w, events = await c.submit(fn, hall=c.hall, clock=c.clock, actor=actor, window_code=code, **kw)
     return JSON(_window_body(c, code))
 
 
 @router.post("/{code}/open", response_model=WindowOut, openapi_extra=roles("clerk"))
 async def open_window(actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
-    return _window_action(wsvc.open_window, c, actor, code)
+    return await _window_action(wsvc.open_window, c, actor, code)
 
 
 @router.post("/{code}/close", response_model=WindowOut, openapi_extra=STAFF)
 async def close_window(actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
-    return _window_action(wsvc.close_window, c, actor, code)
+    return await _window_action(wsvc.close_window, c, actor, code)
 
 
 @router.post("/{code}/pause", response_model=WindowOut, openapi_extra=STAFF)
 async def pause_window(body: PauseIn, actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
-    return _window_action(wsvc.pause_window, c, actor, code, reason=body.reason)
+    return await _window_action(wsvc.pause_window, c, actor, code, reason=body.reason)
 
 
 @router.post("/{code}/resume", response_model=WindowOut, openapi_extra=STAFF)
 async def resume_window(actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
-    return _window_action(wsvc.resume_window, c, actor, code)
+    return await _window_action(wsvc.resume_window, c, actor, code)
 
 
 def ticket_response(c: Any, out: tsvc.Outcome) -> JSON:
-    c.publish(out.events)
     if out.ticket is None:
         return JSON(None, status_code=204)
     return JSON(c.read(queries.ticket_body, out.ticket))
@@ -65,7 +63,7 @@ def ticket_response(c: Any, out: tsvc.Outcome) -> JSON:
              responses={204: {"description": "nobody waits"}})
 async def call_next(actor: Principal, c: Ctx, code: str = WindowCode,
                     finish_current: bool = Query(default=False, description="finish the window's ticket first")) -> JSON:
-    out = c.write(tsvc.call_next, hall=c.hall, clock=c.clock, actor=actor, window_code=code,
+    out = await c.submit(tsvc.call_next, hall=c.hall, clock=c.clock, actor=actor, window_code=code,
                   finish_current=finish_current)
     c.count("tickets_called")
     return ticket_response(c, out)
@@ -73,11 +71,11 @@ async def call_next(actor: Principal, c: Ctx, code: str = WindowCode,
 
 @router.post("/{code}/call", response_model=TicketOut, openapi_extra=STAFF)
 async def call_ticket(body: CallIn, actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
-    out = c.write(tsvc.call_ticket, hall=c.hall, clock=c.clock, actor=actor, window_code=code, ticket_id=body.ticket_id)
+    out = await c.submit(tsvc.call_ticket, hall=c.hall, clock=c.clock, actor=actor, window_code=code, ticket_id=body.ticket_id)
     return ticket_response(c, out)
 
 
 @router.post("/{code}/recall", response_model=TicketOut, openapi_extra=STAFF)
 async def recall(actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
-    out = c.write(tsvc.recall, hall=c.hall, clock=c.clock, actor=actor, window_code=code)
+    out = await c.submit(tsvc.recall, hall=c.hall, clock=c.clock, actor=actor, window_code=code)
     return ticket_response(c, out)

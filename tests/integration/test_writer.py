@@ -1,0 +1,64 @@
+"""The group-commit writer: requests that arrive together share one transaction, each in its
+own savepoint; a refused one changes nothing; events go out in seq order after the commit."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from kiosk_server import bootstrap
+from kiosk_server.db import tables as T
+from kiosk_server.domain.errors import NotFound
+from kiosk_server.services import tickets as svc
+from kiosk_server.services.context import Actor
+from tests.support.hall import FakeClock, prepare
+
+KIOSK = Actor("device:K1", frozenset({"kiosk"}), device_id=1)
+
+
+def test_a_batch_commits_together_and_a_refused_request_changes_nothing(db_url: str):
+    p = prepare(db_url)
+    c = bootstrap.build(p.settings, clock=FakeClock())
+    received: list[dict] = []
+
+    async def run() -> list:
+        sub = c.hub.subscribe()
+        jobs = [c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK,
+                         zone_code="Z" if i == 4 else "A") for i in range(10)]
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        while not sub.queue.empty():
+            received.append(sub.queue.get_nowait())
+        return results
+
+    results = asyncio.run(run())
+    assert isinstance(results[4], NotFound)
+    numbers = [r.ticket["number"] for i, r in enumerate(results) if i != 4]
+    assert numbers == [f"A{n:03d}" for n in range(1, 10)]
+    assert c.batches == 1 and c.batched_jobs == 10
+    assert [e["ticket"]["number"] for e in received] == numbers
+    seqs = [e["seq"] for e in received]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 9
+    with c.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(T.tickets)).scalar_one() == 9
+        assert conn.execute(select(T.counters.c.value, T.counters.c.waiting)).one() == (9, 9)
+
+
+def test_an_unexpected_error_undoes_only_its_own_request(sqlite_url: str):
+    p = prepare(sqlite_url)
+    c = bootstrap.build(p.settings, clock=FakeClock())
+
+    def boom(conn, **kw):  # noqa: ANN001
+        svc.issue_ticket(conn, **kw)
+        raise OSError("disk full")  # after the work: the whole transaction must go
+
+    async def run() -> list:
+        ok = c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK, zone_code="A")
+        bad = c.submit(boom, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK, zone_code="A")
+        return await asyncio.gather(ok, bad, return_exceptions=True)
+
+    results = asyncio.run(run())
+    assert not isinstance(results[0], Exception)  # savepoint: the good one stays
+    assert isinstance(results[1], OSError)
+    with c.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(T.tickets)).scalar_one() == 1
