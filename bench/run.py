@@ -472,56 +472,74 @@ def _layout_ids(db: BenchDB) -> dict[str, Any]:
             "max_ticket": rows[4][0][0], "max_hist": rows[5][0][0], "max_event": rows[6][0][0]}
 
 
-def past_rows(db: BenchDB, n: int, newest: date, batch: int) -> Any:
-    """Yield batches of (tickets, history, events) rows for n served tickets of past days, newest
-    first: PER_DAY a day spread over the zones, business hours 09:00-17:00 local time."""
+def _times_of_day(base: datetime) -> list[tuple[str, ...]]:
+    """For each ticket j of a day: UTC time-of-day strings of issued, called, started, served
+    (all within the UTC day of `base`, the day's 09:00 local opening)."""
+    step = 8 * 3600 / PER_DAY
+    out = []
+    for j in range(PER_DAY):
+        issued = base + timedelta(seconds=j * step)
+        ts = (issued, issued + timedelta(seconds=600), issued + timedelta(seconds=630), issued + timedelta(seconds=930))
+        assert all(t.date() == base.date() for t in ts)
+        out.append(tuple(t.strftime("%H:%M:%S.%f") for t in ts))
+    return out
+
+
+def past_rows(ids: dict[str, Any], n: int, newest: date, batch: int, pg: bool) -> Any:
+    """Yield batches of (tickets, history, events, counters) rows for n served tickets of past
+    days, newest first: PER_DAY a day spread over the zones, issued 09:00-17:00 local time.
+    SQLite rows are tuples; PostgreSQL rows are lines of COPY text."""
     from zoneinfo import ZoneInfo
     tz = ZoneInfo(HALL_TZ)
-    ids = _layout_ids(db)
     hall_id, zones = ids["hall_id"], ids["zones"]
     nz = len(zones)
     tid, hid, eid = ids["max_ticket"], ids["max_hist"], ids["max_event"]
-    sqlite_fmt = db.is_sqlite
     step = 8 * 3600 / PER_DAY
-    tk: list[tuple[Any, ...]] = []
-    hs: list[tuple[Any, ...]] = []
-    ev: list[tuple[Any, ...]] = []
-    counters: list[tuple[Any, ...]] = []
-    day_base = None
-    day = None
+    tods_cache: dict[Any, list[tuple[str, ...]]] = {}
+    suffix = "+00" if pg else ""
+    per_zone = [(zid, zcode, prefix, ids["windows"][zid], ids["matters"][zid]) for zid, zcode, prefix in zones]
+    tk: list[Any] = []
+    hs: list[Any] = []
+    ev: list[Any] = []
+    counters: list[Any] = []
     for i in range(n):
         d_idx, j = divmod(i, PER_DAY)
         if j == 0:
             day = newest - timedelta(days=d_idx)
-            day_base = datetime(day.year, day.month, day.day, 9, 0, tzinfo=tz).astimezone(timezone.utc)
-            day_s = day.isoformat()
+            base = datetime(day.year, day.month, day.day, 9, 0, tzinfo=tz).astimezone(timezone.utc)
+            key = (base.time(), base.date() - day)
+            if key not in tods_cache:
+                tods_cache[key] = _times_of_day(base)
+            tods = tods_cache[key]
+            day_s, utc_day = day.isoformat(), base.date().isoformat()
             left = min(PER_DAY, n - i)
-            for zi, (zid, _code, _prefix) in enumerate(zones):
-                counters.append((zid, day_s if sqlite_fmt else day, left // nz + (1 if zi < left % nz else 0)))
-        zid, zcode, prefix = zones[j % nz]
+            for zi, (zid, _c, _p, _w, _m) in enumerate(per_zone):
+                v = left // nz + (1 if zi < left % nz else 0)
+                counters.append(f"{zid}\t{day_s}\t{v}\n" if pg else (zid, day_s, v))
+        zid, zcode, prefix, wins, ms = per_zone[j % nz]
         seq = j // nz + 1
-        wins = ids["windows"][zid]
         wid, wcode, wname = wins[seq % len(wins)]
-        ms = ids["matters"][zid]
-        issued = day_base + timedelta(seconds=j * step)
-        called = issued + timedelta(seconds=600)
-        started = called + timedelta(seconds=30)
-        served = started + timedelta(seconds=300)
-        if sqlite_fmt:
-            ts = [x.replace(tzinfo=None).isoformat(" ", "microseconds") for x in (issued, called, started, served)]
-        else:
-            ts = [x.isoformat(" ", "microseconds") for x in (issued, called, started, served)]
+        mid = ms[seq % len(ms)]
+        t0, t1, t2, t3 = (f"{utc_day} {x}{suffix}" for x in tods[j])
         tid += 1
         hid += 1
         eid += 1
         number = f"{prefix}{seq:04d}"
-        tk.append((tid, hall_id, zid, zid, ms[seq % len(ms)], day_s if sqlite_fmt else day, seq, number, "normal",
-                   "served", 3, 32400.0 + j * step + seq * 1e-7, wid, ts[0], ts[1], ts[2], ts[3], ts[3], 1, 0,
-                   secrets.token_urlsafe(16), "device:K1"))
-        hs.append((hid, tid, ts[3], "finish", "serving", "served", wid, f"clerk{wid % 999:03d}"))
+        qk = 32400.0 + j * step + seq * 1e-7
+        token = secrets.token_urlsafe(16)
+        actor = f"clerk{wid % 999:03d}"
         payload = (f'{{"ticket": {{"id": {tid}, "number": "{number}", "zone": "{zcode}"}}, '
                    f'"window": {{"code": "{wcode}", "name": "{wname}"}}, "waiting": {{"{zcode}": 0}}}}')
-        ev.append((eid, hall_id, "ticket.served", ts[3], zcode, payload))
+        if pg:
+            tk.append(f"{tid}\t{hall_id}\t{zid}\t{zid}\t{mid}\t{day_s}\t{seq}\t{number}\tnormal\tserved\t3\t{qk!r}"
+                      f"\t{wid}\t{t0}\t{t1}\t{t2}\t{t3}\t{t3}\t1\t0\t{token}\tdevice:K1\n")
+            hs.append(f"{hid}\t{tid}\t{t3}\tfinish\tserving\tserved\t{wid}\t{actor}\n")
+            ev.append(f"{eid}\t{hall_id}\tticket.served\t{t3}\t{zcode}\t{payload}\n")
+        else:
+            tk.append((tid, hall_id, zid, zid, mid, day_s, seq, number, "normal", "served", 3, qk, wid, t0, t1, t2,
+                       t3, t3, 1, 0, token, "device:K1"))
+            hs.append((hid, tid, t3, "finish", "serving", "served", wid, actor))
+            ev.append((eid, hall_id, "ticket.served", t3, zcode, payload))
         if len(tk) >= batch:
             yield tk, hs, ev, counters
             tk, hs, ev, counters = [], [], [], []
@@ -531,13 +549,14 @@ def past_rows(db: BenchDB, n: int, newest: date, batch: int) -> Any:
 
 def insert_past(db: BenchDB, n: int, newest: date) -> dict[str, Any]:
     t0 = time.monotonic()
+    ids = _layout_ids(db)
     if db.is_sqlite:
         c = db.connect()
         try:
             c.execute("PRAGMA synchronous=OFF")
             c.execute("PRAGMA cache_size=-400000")
             c.execute("BEGIN IMMEDIATE")
-            for tk, hs, ev, counters in past_rows(db, n, newest, 50_000):
+            for tk, hs, ev, counters in past_rows(ids, n, newest, 50_000, pg=False):
                 c.executemany(f"INSERT INTO tickets ({','.join(TICKET_COLS)}) VALUES "
                               f"({','.join('?' * len(TICKET_COLS))})", tk)
                 c.executemany(f"INSERT INTO ticket_history ({','.join(HISTORY_COLS)}) VALUES "
@@ -553,22 +572,17 @@ def insert_past(db: BenchDB, n: int, newest: date) -> dict[str, Any]:
     else:
         import psycopg
 
-        def text(v: Any) -> str:
-            if v is None:
-                return "\\N"
-            return str(v)
-
         with psycopg.connect(db.pg_conninfo()) as c:
             c.execute("SET synchronous_commit = off")
             with c.cursor() as cur:
-                for tk, hs, ev, counters in past_rows(db, n, newest, 50_000):
+                for tk, hs, ev, counters in past_rows(ids, n, newest, 50_000, pg=True):
                     for table, cols, rows in (("tickets", TICKET_COLS, tk), ("ticket_history", HISTORY_COLS, hs),
                                               ("events", EVENT_COLS, ev),
                                               ("counters", ("zone_id", "business_date", "value"), counters)):
                         if not rows:
                             continue
                         with cur.copy(f"COPY {table} ({','.join(cols)}) FROM STDIN") as cp:
-                            cp.write("".join("\t".join(map(text, r)) + "\n" for r in rows))
+                            cp.write("".join(rows))
                 for table, col in (("tickets", "id"), ("ticket_history", "id"), ("events", "seq")):
                     cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "
                                 f"(SELECT max({col}) FROM {table}))")
@@ -653,6 +667,7 @@ class Measurer:
         budget = min(calls, cap)
         d = self.load(self.calls, N_WINDOWS, budget, max_s)
         d["prefill"] = {"requested": prefill, "issued": pre["statuses"].get(201, 0), "waiting_by_zone": waiting,
+                        "seconds": round(pre["duration_s"], 1),
                         "five_xx": pre["five_xx"], "errors": pre["errors"], "throughput": round(pre["throughput"])}
         d["call_budget"] = budget
         d["empty_204"] = d["statuses"].get(204, 0)
@@ -676,12 +691,12 @@ def run_phase_grown(m: Measurer, prof: dict[str, Any], empty: dict[str, Any]) ->
     m.warmup(prof["warmup"])
     e16 = empty["issue_16"]
     n16 = e16["completed"]
-    out: dict[str, Any] = {"issue_16": m.issue_run(16, n16, min(60.0, 1.5 * e16["duration_s"] + 5))}
+    out: dict[str, Any] = {"issue_16": m.issue_run(16, n16, min(30.0, 1.5 * e16["duration_s"] + 5))}
     r = out["issue_16"]
     log(f"  issue 16 clients: {r['throughput']:7.0f}/s p50 {r['p50_ms']:.2f} p99 {r['p99_ms']:.2f} ms")
     ec = empty["call_32"]
-    out["call_32"] = r = m.call_run(ec["completed"], min(60.0, 1.5 * ec["duration_s"] + 5),
-                                    ec["prefill"]["issued"], 60.0)
+    out["call_32"] = r = m.call_run(ec["completed"], min(30.0, 1.5 * ec["duration_s"] + 5),
+                                    ec["prefill"]["issued"], min(30.0, 1.5 * ec["prefill"]["seconds"] + 5))
     log(f"  call-next 32 windows: {r['throughput']:7.0f}/s p50 {r['p50_ms']:.2f} p99 {r['p99_ms']:.2f} ms")
     return out
 
@@ -908,6 +923,18 @@ def summary(results: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
 
 # ------------------------------------------------------------------ main
 
+def code_version() -> str:
+    """The commit measured, and whether kiosk_server/ or migrations/ differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "kiosk_server", "migrations"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"{head}{' + uncommitted changes in kiosk_server/migrations' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", choices=("sqlite", "postgres", "all"), default="all")
@@ -927,6 +954,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="hallbench-"))
     results: dict[str, Any] = {}
     started = datetime.now(timezone.utc)
+    version = code_version()
     failed: str | None = None
     try:
         env = Env(tmp, prof)
@@ -952,11 +980,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     wall = time.monotonic() - T0
     lines, rows = summary({k: v for k, v in results.items() if v.get("empty")})
-    print(f"profile: {prof_name}; {os.cpu_count()} CPUs shared by server, PostgreSQL and load generator;"
-          f" wall time {wall:.0f}s")
+    print(f"code {version}; profile {prof_name}; {os.cpu_count()} CPUs shared by server, PostgreSQL, load generator"
+          f" (and anything else running: see other=); wall time {wall:.0f}s")
     print("\n".join(lines), flush=True)
     if a.json:
-        Path(a.json).write_text(json.dumps({"started": started.isoformat(), "profile": prof_name, "wall_s": round(wall, 1),
+        Path(a.json).write_text(json.dumps({"started": started.isoformat(), "code": version, "profile": prof_name, "wall_s": round(wall, 1),
                                             "targets": TARGETS, "configs": results, "summary": rows,
                                             "aborted": failed}, indent=2, default=str), encoding="utf-8")
     return 1 if failed else 0

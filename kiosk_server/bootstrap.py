@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from kiosk_server.config import Settings
+from kiosk_server.db import outbox
 from kiosk_server.db.engine import Database, make_engine
 from kiosk_server.realtime.hub import EventHub
 from kiosk_server.services.context import Clock, Hall, SystemClock, load_hall
@@ -45,14 +46,10 @@ class Container:
 
     def write(self, fn: Callable[..., R], /, **kw: Any) -> R:
         """Run one use case in its own write transaction now; publish its events after commit."""
-        events: list[dict[str, Any]] = []
         with self.db.write() as conn:
-            conn.info["events"] = events
-            try:
-                result = fn(conn, **kw)
-            finally:
-                conn.info.pop("events", None)
-        self.publish(events)
+            buf = conn.info[outbox.BUFFER]
+            result = fn(conn, **kw)
+        self.publish([wire for _row, wire in buf])
         return result
 
     async def submit(self, fn: Callable[..., R], /, **kw: Any) -> R:
@@ -74,36 +71,32 @@ class Container:
             asyncio.get_running_loop().call_soon(self._flush)
         self.batches += 1
         self.batched_jobs += len(batch)
-        events: list[dict[str, Any]] = []
         outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
         try:
             with self.db.write() as conn:
-                conn.info["events"] = events
-                try:
-                    if len(batch) == 1:
-                        fn, kw, fut = batch[0]
-                        outcomes.append((fut, fn(conn, **kw), None))
-                    else:
-                        for fn, kw, fut in batch:
-                            mark = len(events)
-                            savepoint = conn.begin_nested()
-                            try:
-                                result = fn(conn, **kw)
-                            except Exception as e:  # this request alone is undone
-                                savepoint.rollback()
-                                del events[mark:]
-                                outcomes.append((fut, None, e))
-                            else:
-                                savepoint.commit()
-                                outcomes.append((fut, result, None))
-                finally:
-                    conn.info.pop("events", None)
+                buf = conn.info[outbox.BUFFER]
+                if len(batch) == 1:
+                    fn, kw, fut = batch[0]
+                    outcomes.append((fut, fn(conn, **kw), None))
+                else:
+                    for fn, kw, fut in batch:
+                        mark = len(buf)
+                        savepoint = conn.begin_nested()
+                        try:
+                            result = fn(conn, **kw)
+                        except Exception as e:  # this request alone is undone
+                            savepoint.rollback()
+                            del buf[mark:]
+                            outcomes.append((fut, None, e))
+                        else:
+                            savepoint.commit()
+                            outcomes.append((fut, result, None))
         except Exception as e:  # nothing of the batch was committed
             for _fn, _kw, fut in batch:
                 if not fut.done():
                     fut.set_exception(e)
             return
-        self.publish(events)
+        self.publish([wire for _row, wire in buf])
         for fut, result, error in outcomes:
             if fut.done():  # the client went away
                 continue

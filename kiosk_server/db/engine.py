@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from kiosk_server.db import outbox
+
 
 def resolve_url(url: str, base_dir: str = ".") -> str:
     u = make_url(url)
@@ -61,10 +63,18 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
+        """One transaction. Events appended during it are written just before COMMIT; a caller
+        that publishes them takes the list `conn.info[outbox.BUFFER]` inside the block."""
         with self.engine.connect() as conn:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else conn
-            with conn.begin():
-                yield conn
+            buf: list = []
+            conn.info[outbox.BUFFER] = buf
+            try:
+                with conn.begin():
+                    yield conn
+                    outbox.flush(conn, buf)
+            finally:
+                conn.info.pop(outbox.BUFFER, None)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -4,22 +4,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
-from kiosk_server.db import tables as T
+from kiosk_server.db import outbox
 
 Event = dict[str, Any]
-_INSERT_EVENT = insert(T.events).returning(T.events.c.seq)
 
 
 def append_event(conn: Connection, *, hall_id: int, type: str, at: datetime, payload: dict[str, Any],
                  zone: str | None = None) -> Event:
-    seq = conn.execute(_INSERT_EVENT, {"hall_id": hall_id, "type": type, "at": at, "zone": zone,
-                                       "payload": payload}).scalar_one()
-    ev = wire_event(seq, type, at, zone, payload)
-    collected = conn.info.get("events")  # the writer publishes these after commit
-    if collected is not None:
-        collected.append(ev)
+    """Append an event to the transaction's outbox; it gets its `seq` when the transaction
+    commits (see db/outbox.py) and is published after the commit."""
+    ev = wire_event(0, type, at, zone, payload)
+    outbox.append(conn, {"hall_id": hall_id, "type": type, "at": at, "zone": zone, "payload": payload}, ev)
     return ev
 
 

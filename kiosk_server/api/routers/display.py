@@ -42,7 +42,8 @@ async def snapshot(actor: Principal, c: Ctx, zones: str | None = Query(default=N
 
 
 @router.websocket("/stream")
-async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0), zones: str | None = None) -> None:
+async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le=2**62),
+                 zones: str | None = None) -> None:
     c: Container = ws.app.state.container
     try:
         a = resolve(c, bearer(ws.headers, ws.query_params), ws.client.host if ws.client else None)

@@ -100,7 +100,7 @@ class PauseIn(Body):
 
 
 class CallIn(Body):
-    ticket_id: int = Field(ge=1)
+    ticket_id: int = Field(ge=1, le=2**62)  # as the ticket_id path parameter: fits a 64-bit id column
 
 
 class TransferIn(Body):

@@ -1,0 +1,37 @@
+"""The events outbox. Use cases append events while they work; the unit of work writes them
+at the very end of the transaction, just before COMMIT, under a hall-wide transaction lock on
+PostgreSQL. So `seq` is assigned in commit order: a reader that has seen `seq` N has seen
+every event below N (no event commits later with a smaller number), across any number of
+workers, and a refused request never burns a number."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from kiosk_server.db import tables as T
+
+BUFFER = "event_buffer"
+LOCK_KEY = 0x48414C4C  # 'HALL': the transaction-level advisory lock around the events insert
+CHANNEL = "hall_events"
+_INSERT = insert(T.events).returning(T.events.c.seq)
+
+
+def append(conn: Connection, row: dict[str, Any], wire: dict[str, Any]) -> None:
+    """Buffer an event (row for the table, wire dict for the screens; its seq is set at flush)."""
+    buf = conn.info.get(BUFFER)
+    if buf is None:  # a connection outside the unit of work: write at once
+        wire["seq"] = conn.execute(_INSERT, row).scalar_one()
+    else:
+        buf.append((row, wire))
+
+
+def flush(conn: Connection, buf: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    if not buf:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(k)s)", {"k": LOCK_KEY})
+    for row, wire in buf:
+        wire["seq"] = conn.execute(_INSERT, row).scalar_one()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_notify(%(c)s, %(s)s)", {"c": CHANNEL, "s": str(buf[-1][1]["seq"])})
