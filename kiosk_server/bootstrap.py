@@ -109,7 +109,20 @@ class Container:
         with self.db.read() as conn:
             return fn(conn, *args, **kw)
 
+    fanout: Any = None  # PgFanout on PostgreSQL: events reach the hub through it, in seq order
+
     def publish(self, events: list[dict[str, Any]]) -> None:
+        """After a commit. On PostgreSQL the listener delivers (it also sees other workers'
+        events, and must keep seq order); here we only wake it."""
+        if not events:
+            return
+        if self.fanout is not None:
+            self.fanout.poke.set()
+            self.fanout.catch_up()
+            return
+        self.deliver(events)
+
+    def deliver(self, events: list[dict[str, Any]]) -> None:
         if any(ev["type"] == "config.changed" for ev in events):
             self.reload_hall()
         self.hub.publish(events)

@@ -26,11 +26,21 @@ def create_app(settings: Settings, *, clock: Clock | None = None, container: boo
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(scheduled.sweeper(c)) if run_sweeper else None
+        tasks = []
+        if not c.db.is_sqlite:
+            from kiosk_server.db import queries
+            from kiosk_server.realtime.pg_listener import PgFanout
+            start = c.read(queries.last_seq)
+            c.hub.last_seq = start
+            c.fanout = PgFanout(settings.server.database_url, lambda since, n: c.read(queries.events_since, c.hall, since, n),
+                                c.deliver, start)
+            tasks.append(asyncio.create_task(c.fanout.run()))
+        if run_sweeper:
+            tasks.append(asyncio.create_task(scheduled.sweeper(c)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

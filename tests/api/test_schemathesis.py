@@ -134,3 +134,32 @@ def test_schemathesis(schema: Any, harness: Harness, method: str, path: str, who
             assert_error_shape(response.status_code, response.json(), _describe(case))
 
     run()
+
+
+# ---------------------------------------------------------------- findings, pinned
+
+@pytest.mark.parametrize("value", [2**62 + 1, 2**63, 2**64])
+def test_out_of_range_ticket_id_in_a_body_is_a_validation_error(hall_api: Harness, value: int) -> None:
+    """Found by the run above: POST /windows/{code}/call {"ticket_id": 9223372036854775808} at a
+    free window reached SQLite, which cannot bind an integer past 2**63-1 (OverflowError -> 500).
+    The body is now bounded like the ticket_id path parameter."""
+    r = hall_api.post("/api/v1/windows/07/call", "op", json={"ticket_id": value})
+    assert r.status_code == 422, r.text
+    assert_error_shape(422, r.json())
+    assert r.json()["error"]["code"] == "validation"
+    r = hall_api.post("/api/v1/windows/07/call", "op", json={"ticket_id": 2**62})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "ticket_not_found", r.text
+
+
+@pytest.mark.parametrize("since", [2**63, 2**64])
+def test_out_of_range_stream_since_is_refused_not_an_internal_error(hall_api: Harness, since: int) -> None:
+    """The same unbounded integer on the display stream's `since`: the replay query raised
+    OverflowError and the stream closed with 1011 (internal error) after logging a traceback.
+    Now it is a parameter error: 1008 before the connection is accepted."""
+    from starlette.websockets import WebSocketDisconnect
+    with pytest.raises(WebSocketDisconnect) as e:
+        with hall_api.client.websocket_connect(f"/api/v1/display/stream?since={since}", headers=hall_api.h("S1")) as ws:
+            ws.receive_text()
+    assert e.value.code == 1008
+    with hall_api.client.websocket_connect(f"/api/v1/display/stream?since={2**62}", headers=hall_api.h("S1")) as ws:
+        assert ws.receive_json()["type"] == "snapshot"  # past the newest event: a snapshot
