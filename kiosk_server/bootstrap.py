@@ -38,9 +38,10 @@ class Container:
     def reload_hall(self) -> None:
         self._hall = None
 
-    _pending: list[tuple[Callable[..., Any], dict[str, Any], asyncio.Future]] = field(default_factory=list)
+    _pending: list[tuple[Callable[..., Any], dict[str, Any], asyncio.Future, int]] = field(default_factory=list)
     _flush_scheduled: bool = False
-    max_batch: int = 64
+    max_batch: int = 64       # SQLite; PostgreSQL runs one request per transaction (see build)
+    retries: int = 0
     batches: int = 0
     batched_jobs: int = 0
 
@@ -58,17 +59,20 @@ class Container:
         in its own savepoint, so a refused request rolls back alone and changes nothing. The
         answer comes only after the commit, and the events are published in `seq` order first."""
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, kw, fut))
+        self._pending.append((fn, kw, fut, 0))
+        self._schedule()
+        return await fut
+
+    def _schedule(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
-        return await fut
 
     def _flush(self) -> None:
         batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
-        self._flush_scheduled = bool(self._pending)
+        self._flush_scheduled = False
         if self._pending:
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._schedule()
         self.batches += 1
         self.batched_jobs += len(batch)
         outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
@@ -76,10 +80,10 @@ class Container:
             with self.db.write() as conn:
                 buf = conn.info[outbox.BUFFER]
                 if len(batch) == 1:
-                    fn, kw, fut = batch[0]
+                    fn, kw, fut, _attempt = batch[0]
                     outcomes.append((fut, fn(conn, **kw), None))
                 else:
-                    for fn, kw, fut in batch:
+                    for fn, kw, fut, _attempt in batch:
                         mark = len(buf)
                         savepoint = conn.begin_nested()
                         try:
@@ -92,7 +96,13 @@ class Container:
                             savepoint.commit()
                             outcomes.append((fut, result, None))
         except Exception as e:  # nothing of the batch was committed
-            for _fn, _kw, fut in batch:
+            if len(batch) == 1 and _retryable(e) and batch[0][3] < 3:
+                fn, kw, fut, attempt = batch[0]  # a deadlock victim on PostgreSQL: run it again
+                self.retries += 1
+                self._pending.insert(0, (fn, kw, fut, attempt + 1))
+                self._schedule()
+                return
+            for _fn, _kw, fut, _attempt in batch:
                 if not fut.done():
                     fut.set_exception(e)
             return
@@ -131,8 +141,19 @@ class Container:
         self.counters[name] = self.counters.get(name, 0) + n
 
 
+def _retryable(e: BaseException) -> bool:
+    """PostgreSQL deadlock (40P01) or serialization failure (40001): safe to run again."""
+    from sqlalchemy.exc import DBAPIError
+    return isinstance(e, DBAPIError) and getattr(e.orig, "sqlstate", None) in ("40P01", "40001")
+
+
 def build(settings: Settings, *, clock: Clock | None = None) -> Container:
     engine = make_engine(settings.server.database_url, base_dir=settings.base_dir,
                          sqlite_synchronous=settings.server.sqlite_synchronous)
-    return Container(settings=settings, db=Database(engine), clock=clock or SystemClock(),
-                     keys=Keys(settings.secret_key, settings.data_key), hub=EventHub())
+    db = Database(engine)
+    # SQLite has one writer: batching requests into one transaction shares its fsync. On
+    # PostgreSQL, batches of several workers would lock rows in arbitrary orders and deadlock;
+    # there each request is its own short transaction, and the server batches the WAL flushes.
+    return Container(settings=settings, db=db, clock=clock or SystemClock(),
+                     keys=Keys(settings.secret_key, settings.data_key), hub=EventHub(),
+                     max_batch=64 if db.is_sqlite else 1)

@@ -20,7 +20,6 @@ DEMO_USERS = [
     ("clerk2", "窗口人员 刘*", ["clerk"], "Demo-Clerk2-2026"),
     ("clerk3", "窗口人员 周*", ["clerk"], "Demo-Clerk3-2026"),
 ]
-DEMO_PASSWORDS = frozenset(u[3] for u in DEMO_USERS)
 
 
 def _default_config() -> Path:
@@ -132,12 +131,16 @@ def cmd_audit_verify(a: argparse.Namespace) -> int:
 
 
 def _demo_passwords_in_force(engine: Any) -> list[str]:
+    """Accounts that still have a demo password. Checked for the demo user names (each against
+    its own password, and the others), so start-up costs a few hashes, not accounts × 6."""
     from sqlalchemy import select
     from kiosk_server.db.tables import users
     from kiosk_server.services.security import verify_password
+    demo = {u[0]: u[3] for u in DEMO_USERS}
     with engine.connect() as conn:
-        rows = conn.execute(select(users.c.username, users.c.password_hash).where(users.c.active.is_(True))).all()
-    return [u for u, h in rows if any(verify_password(h, p) for p in DEMO_PASSWORDS)]
+        rows = conn.execute(select(users.c.username, users.c.password_hash).where(
+            users.c.active.is_(True), users.c.username.in_(list(demo)))).all()
+    return [u for u, h in rows if verify_password(h, demo[u])]
 
 
 def _run_uvicorn(config_path: str, settings: Any, overrides: dict[str, Any]) -> None:

@@ -58,10 +58,13 @@ class PgFanout:
                     while True:
                         waiter = asyncio.create_task(self.poke.wait())
                         notified = asyncio.create_task(self._next_notify(aconn))
-                        done, pending = await asyncio.wait({waiter, notified}, timeout=POLL_S,
-                                                           return_when=asyncio.FIRST_COMPLETED)
-                        for task in pending:
-                            task.cancel()
+                        try:
+                            done, _ = await asyncio.wait({waiter, notified}, timeout=POLL_S,
+                                                         return_when=asyncio.FIRST_COMPLETED)
+                        finally:  # also on cancellation: nothing may keep using the connection
+                            for task in (waiter, notified):
+                                task.cancel()
+                            await asyncio.gather(waiter, notified, return_exceptions=True)
                         if notified in done and notified.exception() is not None:
                             raise notified.exception()  # type: ignore[misc]
                         self.poke.clear()

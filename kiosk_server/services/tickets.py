@@ -447,6 +447,7 @@ def requeue(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, ticket_
     """missed → waiting, placed after `requeue_after` waiting tickets of its queue."""
     now = clock.now()
     t = _ticket(conn, hall, ticket_id, lock=True)
+    _clerk_window_for_ticket(conn, hall, t, actor)  # who may act comes before what state allows
     _check_transition(t, "requeue")
     keys = list(conn.execute(select(tk.c.queue_key).where(
         tk.c.queue_zone_id == t["queue_zone_id"], tk.c.status == TicketStatus.WAITING,

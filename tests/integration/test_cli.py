@@ -28,11 +28,11 @@ def test_migrate_import_create_user_and_serve_refusals(tmp_path: Path):
     r = run(["create-user", "--config", str(cfg), "--username", "wang", "--roles", "operator,auditor",
              "--password-stdin"], env, stdin="Str0ng-Passw0rd\n")
     assert r.returncode == 2 and "roles_not_separated" not in r.stdout and "不能由同一账号兼任" in r.stderr
-    r = run(["create-user", "--config", str(cfg), "--username", "wang", "--roles", "operator", "--password-stdin"],
-            env, stdin="Demo-Operator-2026\n")
+    r = run(["create-user", "--config", str(cfg), "--username", "operator", "--roles", "operator",
+             "--password-stdin"], env, stdin="Demo-Operator-2026\n")
     assert r.returncode == 0
     r = run(["serve", "--config", str(cfg)], env)
-    assert r.returncode == 2 and "demo passwords are in force for wang" in r.stderr
+    assert r.returncode == 2 and "demo passwords are in force for operator" in r.stderr
     r = run(["serve", "--config", str(cfg)], {k: "" for k in env})
     assert r.returncode == 2 and "HALL_SECRET_KEY" in r.stderr
     r = run(["audit-verify", "--config", str(cfg)], env)

@@ -18,7 +18,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 10.0            # uvicorn itself gives connections 5 s to finish
 
 
 def free_port() -> int:
@@ -49,6 +49,8 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.last_start_s: float | None = None  # seconds from spawn to the first healthy answer
+        self.last_stop_graceful: bool | None = None
+        self.last_stop_s: float | None = None
 
     @property
     def base_url(self) -> str:
@@ -168,21 +170,29 @@ class ServerProcess:
         if not self._wait_group_gone(STOP_TIMEOUT_S):
             raise ServerError(f"process group {self.proc.pid} still alive after SIGKILL")
 
-    def stop(self) -> int | None:
-        """SIGTERM the group (graceful shutdown), SIGKILL what is left after the timeout.
-        Returns the supervisor's exit code."""
+    def stop(self, timeout: float | None = None) -> int | None:
+        """SIGTERM the group (graceful shutdown, as systemd or Ctrl-C would), SIGKILL whatever is
+        left after `timeout` seconds. Returns the supervisor's exit code; `last_stop_graceful`
+        tells whether SIGTERM alone was enough, `last_stop_s` how long it took."""
         if self.proc is None:
             return None
+        timeout = STOP_TIMEOUT_S if timeout is None else timeout
+        t0 = time.monotonic()
         if self.proc.poll() is None:
             self._signal_group(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                pass
-        if not self._wait_group_gone(STOP_TIMEOUT_S if self.proc.poll() is None else 5.0):
+        try:
+            self.proc.wait(timeout=timeout)
+            graceful = self._wait_group_gone(max(0.5, t0 + timeout - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            graceful = False
+        if not graceful:
+            with open(self.log_file, "ab") as log:
+                log.write(f"\n===== not stopped {timeout:.0f} s after SIGTERM: SIGKILL\n".encode())
             self._signal_group(signal.SIGKILL)
             self.proc.wait(timeout=STOP_TIMEOUT_S)
             self._wait_group_gone(STOP_TIMEOUT_S)
+        self.last_stop_graceful = graceful
+        self.last_stop_s = time.monotonic() - t0
         return self.proc.returncode
 
     def restart(self, *, kill: bool = False) -> ServerProcess:

@@ -32,7 +32,7 @@ async def create_user(body: UserCreate, actor: Principal, c: Ctx) -> JSON:
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, openapi_extra=roles("security_admin"))
-async def update_user(body: UserUpdate, actor: Principal, c: Ctx, user_id: int = Path(ge=1, le=2**31)) -> JSON:
+async def update_user(body: UserUpdate, actor: Principal, c: Ctx, user_id: int = Path(ge=1, le=2**31 - 1)) -> JSON:
     u = await c.submit(svc.update_user, user_id=user_id, actor=actor, now=c.clock.now(), security=c.settings.security,
                 roles=body.roles, display_name=body.display_name, active=body.active, password=body.password)
     c.auth_cache.clear()  # changed rights take effect at once in this worker

@@ -3,6 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from kiosk_server.api.deps import ANY_SIGNED_IN, PUBLIC, Ctx, Session, roles
+from starlette.responses import Response
+
 from kiosk_server.api.responses import JSON
 from kiosk_server.api.schemas import ERRORS, LoginIn, LoginOut, UserOut
 from kiosk_server.domain.errors import RateLimited, Unauthorized
@@ -24,12 +26,12 @@ async def login(body: LoginIn, request: Request, c: Ctx) -> JSON:
 
 
 @router.post("/logout", status_code=204, openapi_extra=roles(ANY_SIGNED_IN))
-async def logout(s: Session, c: Ctx) -> JSON:
+async def logout(s: Session, c: Ctx) -> Response:
     if s.actor.session_id is not None:
         await c.submit(svc.logout, actor=s.actor, token_hash=s.token_hash, now=c.clock.now())
     c.auth_cache.pop(s.token_hash, None)
     c.hub.close_session(s.token_hash)
-    return JSON(None, status_code=204)
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=UserOut, openapi_extra=roles(ANY_SIGNED_IN))

@@ -22,6 +22,7 @@ log = logging.getLogger("kiosk_server.stream")
 REPLAY_LIMIT = 1000        # more missed events than this: send a snapshot instead
 HEARTBEAT_S = 15.0
 STREAM_ROLES = ["display", "operator", "clerk"]
+ZONES = r"^[A-Za-z0-9_,-]*$"  # comma-separated zone codes
 
 
 def _zones(arg: str | None, device_zones: tuple[str, ...] | None) -> set[str] | None:
@@ -37,13 +38,13 @@ def _snapshot(c: Container, zones: set[str] | None) -> dict[str, Any]:
 
 
 @router.get("/snapshot", openapi_extra=roles("display", "operator"))
-async def snapshot(actor: Principal, c: Ctx, zones: str | None = Query(default=None, max_length=200)) -> JSON:
+async def snapshot(actor: Principal, c: Ctx, zones: str | None = Query(default=None, max_length=200, pattern=ZONES)) -> JSON:
     return JSON(_snapshot(c, _zones(zones, actor.zones)))
 
 
 @router.websocket("/stream")
 async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le=2**62),
-                 zones: str | None = None) -> None:
+                 zones: str | None = Query(default=None, max_length=200, pattern=ZONES)) -> None:
     c: Container = ws.app.state.container
     try:
         a = resolve(c, bearer(ws.headers, ws.query_params), ws.client.host if ws.client else None)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from kiosk_server.api.deps import PUBLIC, Ctx, Principal, roles
 from kiosk_server.api.responses import JSON
@@ -35,7 +35,8 @@ async def issue(body: TicketCreate, actor: Principal, c: Ctx) -> JSON:
 
 
 @router.get("/public/tickets/{public_token}", response_model=PublicTicket, openapi_extra=roles(PUBLIC))
-async def public_ticket(public_token: str, c: Ctx) -> JSON:
+async def public_ticket(c: Ctx, public_token: str = Path(min_length=1, max_length=64,
+                                                        pattern=r"^[A-Za-z0-9_-]+$")) -> JSON:
     body = c.read(queries.public_ticket, c.hall, public_token[:64])
     if body is None:
         raise NotFound("ticket_not_found")

@@ -5,6 +5,8 @@ from typing import Any
 from fastapi import APIRouter, Path, Query
 
 from kiosk_server.api.deps import Ctx, Principal, roles
+from starlette.responses import Response
+
 from kiosk_server.api.responses import JSON
 from kiosk_server.api.schemas import ERRORS, CallIn, PauseIn, TicketOut, WindowOut
 from kiosk_server.db import queries
@@ -53,9 +55,9 @@ async def resume_window(actor: Principal, c: Ctx, code: str = WindowCode) -> JSO
     return await _window_action(wsvc.resume_window, c, actor, code)
 
 
-def ticket_response(c: Any, out: tsvc.Outcome) -> JSON:
+def ticket_response(c: Any, out: tsvc.Outcome) -> Response:
     if out.ticket is None:
-        return JSON(None, status_code=204)
+        return Response(status_code=204)
     return JSON(c.read(queries.ticket_body, out.ticket))
 
 

@@ -2,15 +2,23 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Code = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, v: Any) -> Any:
+        """PostgreSQL text cannot hold U+0000 (the query fails with a 500): refuse it here."""
+        if any(isinstance(s, str) and "\x00" in s for s in (v if isinstance(v, list) else [v])):
+            raise ValueError("must not contain NUL characters")
+        return v
 
 
 class LoginIn(Body):
