@@ -7,6 +7,7 @@ the common ones around them; other bytes are kept as "unknown" tokens and otherw
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import qrcode
@@ -98,20 +99,20 @@ class Tokenizer:
             n = 4 if head[2] in (65, 66, 97, 98, 103, 104) else 3
             return Token("cut", bytes(self._buf[i:i + n]), arg=head[2]) if len(self._buf) - i >= n else None
         table = {b"\x1b": _ESC_ARGS, b"\x1c": _FS_ARGS, b"\x1d": _GS_ARGS}[prefix]
-        n = table.get(c)
-        if n is None:
+        params = table.get(c)
+        if params is None:
             return Token("unknown", head[:2])
-        if len(head) < 2 + n:
+        if len(head) < 2 + params:
             return None
-        raw = head[:2 + n]
-        return Token(_NAMES.get(raw[:2], "other"), raw, arg=raw[2] if n else 0)
+        raw = head[:2 + params]
+        return Token(_NAMES.get(raw[:2], "other"), raw, arg=raw[2] if params else 0)
 
-    def _sized(self, i: int, header: int, length: object, kind: str) -> Token | None:
+    def _sized(self, i: int, header: int, length: Callable[[bytes], int], kind: str) -> Token | None:
         buf = self._buf
         if len(buf) - i < header:
             return None
         h = bytes(buf[i:i + header])
-        total = header + length(h)  # type: ignore[operator]
+        total = header + length(h)
         if len(buf) - i < total:
             return None
         raw = bytes(buf[i:i + total])

@@ -41,6 +41,10 @@ class Rule:
 
     char: str = "-"
 
+    def __post_init__(self) -> None:
+        if len(self.char) != 1 or not self.char.isprintable() or self.char == " ":
+            raise ValueError(f"a rule is drawn with one visible character, not {self.char!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class QR:

@@ -7,6 +7,7 @@ character fills a 12-dot cell, a wide one 24, size multipliers scale the dots as
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -82,6 +83,7 @@ class CjkFont:
         self.face = _pick_face(self.path)
         top = self.face.getbbox("中")[1]
         self._origin_y = -top  # an ideograph fills rows 0–23 of its cell
+        self._face_lock = threading.Lock()  # one FreeType face, shared by the spoolers' threads
         self.glyph = lru_cache(maxsize=4096)(self._glyph)
 
     def _glyph(self, ch: str, bold: bool) -> Image.Image:
@@ -89,9 +91,10 @@ class CjkFont:
         w = CELL * char_width(ch)
         cell = Image.new("L", (w, CELL_HEIGHT + 6), 0)
         if ch != " ":
-            left, _, right, _ = self.face.getbbox(ch)
-            ink = Image.new("L", (max(right, w), CELL_HEIGHT + 6), 0)
-            ImageDraw.Draw(ink).text((0, self._origin_y), ch, font=self.face, fill=255)
+            with self._face_lock:
+                right = int(self.face.getbbox(ch)[2])
+                ink = Image.new("L", (max(right, w), CELL_HEIGHT + 6), 0)
+                ImageDraw.Draw(ink).text((0, self._origin_y), ch, font=self.face, fill=255)
             if right > w:  # a glyph wider than its cell (a proportional Latin face): squeeze it
                 ink = ink.resize((w, ink.height), Image.Resampling.BILINEAR)
             cell.paste(ink.crop((0, 0, w, ink.height)), (0, 0))

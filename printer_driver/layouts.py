@@ -224,12 +224,14 @@ def _name(value: Any) -> str:
 
 
 def _time(value: Any, data: Data) -> str:
+    """A time as "YYYY-MM-DD HH:MM" (in data["timezone"] when aware), a bare date as "YYYY-MM-DD"."""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
     if isinstance(value, datetime):
-        if value.tzinfo is not None and data.get("timezone"):
-            value = value.astimezone(ZoneInfo(data["timezone"]))
-        return value.strftime("%Y-%m-%d %H:%M")
+        moment: datetime = value
+        if moment.tzinfo is not None and data.get("timezone"):
+            moment = moment.astimezone(ZoneInfo(data["timezone"]))
+        return moment.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"not a time: {value!r}")

@@ -3,11 +3,15 @@
 Text goes out as GB18030 codes in Chinese mode (FS &), sizes as GS !, alignment as ESC a. A line
 with a character outside the profile's built-in font (堃 and 喆 are not in GB2312, 䶮 not in
 GBK) is drawn with a CJK TrueType font and sent as a raster image (GS v 0) instead; no
-character is ever replaced by '?'. Lines are wrapped so none is wider than the paper.
+character is ever replaced by '?'. Lines are wrapped so none is wider than the paper. Every
+command is written by hand (commands.py says why python-escpos's text path is not used).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import qrcode
+import qrcode.util
 from PIL import Image as PILImage
 from PIL import ImageOps
 
@@ -74,21 +78,26 @@ class Renderer:
 
     def _qr(self, out: _Output, el: QR) -> None:
         data = el.data.encode("utf-8")
+        if self.profile.native_qr:
+            modules = _qr_version(len(data), el.ec) * 4 + 17
+            out.style(el.align, 1, 1, False)
+            out.buf += cmd.qr(data, self._qr_module(el, modules), el.ec)
+            return
         code = qrcode.QRCode(error_correction=_QR_EC[el.ec], border=0)
         code.add_data(data)
-        modules = code.best_fit() * 4 + 17  # the version only: drawing the matrix takes milliseconds
-        size = min(el.size, self.profile.dots // modules)  # shrink to fit the paper
-        if size < 1:
-            raise ValueError(f"QR code of {len(el.data)} bytes does not fit {self.profile.dots} dots")
-        if self.profile.native_qr:
-            out.style(el.align, 1, 1, False)
-            out.buf += cmd.qr(data, size, el.ec)
-            return
-        code.make(fit=False)
-        matrix = code.get_matrix()
+        code.make(fit=True)
+        modules = code.modules_count
+        size = self._qr_module(el, modules)
         img = PILImage.new("1", (modules, modules), 1)
-        img.putdata([0 if dark else 1 for row in matrix for dark in row])
+        img.putdata([0 if dark else 1 for row in code.get_matrix() for dark in row])
         out.raster(self._place(img.resize((modules * size, modules * size), PILImage.Resampling.NEAREST), el.align))
+
+    def _qr_module(self, el: QR, modules: int) -> int:
+        """The module size asked for, shrunk so the code fits the paper."""
+        size = min(el.size, self.profile.dots // modules)
+        if size < 1:
+            raise ValueError(f"a QR code of {len(el.data)} characters does not fit {self.profile.dots} dots")
+        return size
 
     def _barcode(self, out: _Output, el: Barcode) -> None:
         """CODE128 with bars of 3 or 2 dots; a code too long for the paper is printed as its text."""
@@ -134,6 +143,20 @@ class Renderer:
         free = max(self.profile.dots - img.width, 0)
         canvas.paste(img, ({"left": 0, "center": free // 2, "right": free}[align], 0))
         return canvas
+
+
+@lru_cache(maxsize=1024)
+def _qr_version(length: int, ec: str) -> int:
+    """The QR version a printer needs for `length` bytes in byte mode (the most it may choose).
+
+    Counted from the capacity table rather than by qrcode's fitting, which writes the data out
+    bit by bit and would take most of a ticket's rendering time.
+    """
+    limits = qrcode.util.BIT_LIMIT_TABLE[_QR_EC[ec]]
+    for version in range(1, 41):
+        if 4 + (8 if version < 10 else 16) + 8 * length <= limits[version]:
+            return version
+    raise ValueError(f"{length} bytes do not fit in a QR code")
 
 
 class _Output:

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from PIL import Image
 
@@ -63,7 +63,7 @@ class PrinterSimulator:
 
     # ------------------------------------------------------------------ life
 
-    def start(self) -> PrinterSimulator:
+    def start(self) -> Self:
         self._running = True
         self._listen()
         t = threading.Thread(target=self._accept_loop, name="printer-sim-accept", daemon=True)
@@ -80,7 +80,7 @@ class PrinterSimulator:
             t.join(5)
         self._threads.clear()
 
-    def __enter__(self) -> PrinterSimulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -308,12 +308,13 @@ _COMMANDS = {
 
 def _report(sim: PrinterSimulator) -> None:
     """Say what each slip is as it comes out."""
+    n = 0
     while True:
-        n = len(sim.slips) + 1
         try:
-            slip = sim.wait_for_slips(n, timeout=3600)[n - 1]
+            slip = sim.wait_for_slips(n + 1, timeout=3600)[n]
         except TimeoutError:
             continue
+        n += 1
         big = max(slip.lines, key=lambda line: line.width * line.height).text if slip.lines else ""
         print(f"slip {n}: {big} ({len(slip.raw)} bytes)")
 

@@ -30,7 +30,7 @@ def display_width(text: str) -> int:
 def clean(text: str) -> str:
     """Text safe to send to a printer: tabs become spaces; control and format characters
     (which could smuggle printer commands or zero-width marks into a slip) are dropped."""
-    if text.isascii() and text.isprintable():
+    if text.isprintable():  # no control, format or separator character but the space
         return text
     text = text.replace("\t", " ")
     return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))

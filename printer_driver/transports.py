@@ -14,8 +14,9 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+import serial
 from escpos import printer as escpos_printer
 from escpos.exceptions import Error as EscposError
 
@@ -66,7 +67,7 @@ class NetworkTransport:
     def _sock(self) -> socket.socket:
         if self._printer is None:
             raise TransportError(f"{self.name}: not open", sent=0)
-        return self._printer.device  # type: ignore[return-value]
+        return cast(socket.socket, self._printer.device)
 
     def open(self) -> None:
         self.close()
@@ -150,8 +151,6 @@ class SerialTransport:
         self._printer: escpos_printer.Serial | None = None
 
     def open(self) -> None:
-        import serial
-
         self.close()
         p = escpos_printer.Serial(self.port, baudrate=self.baudrate, timeout=self.status_timeout, **self.options)
         try:
@@ -171,8 +170,6 @@ class SerialTransport:
         return self._printer.device
 
     def write(self, data: bytes) -> None:
-        import serial
-
         port = self._port()
         try:
             port.write(data)
@@ -182,8 +179,6 @@ class SerialTransport:
             raise TransportError(f"{self.name}: write failed: {e}", sent=None) from e
 
     def read_status(self) -> PrinterStatus:
-        import serial
-
         port = self._port()
         try:
             port.reset_input_buffer()
@@ -205,7 +200,7 @@ class SerialTransport:
         if self._printer is not None:
             try:
                 self._printer.close()
-            except Exception:  # noqa: BLE001 - closing a port that already failed
+            except (OSError, serial.SerialException):  # closing a port that already failed
                 pass
             self._printer = None
 
@@ -319,7 +314,7 @@ class CaptureTransport:
 
     @property
     def data(self) -> bytes:
-        return self._dummy.output
+        return bytes(self._dummy.output)
 
     def open(self) -> None:
         if self.refuse:

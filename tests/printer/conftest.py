@@ -4,7 +4,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -127,7 +127,7 @@ class FakeJobStore:
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = datetime(2024, 11, 21, 1, 0, tzinfo=timezone.utc)
+        self.now = datetime(2024, 11, 21, 1, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now

@@ -9,8 +9,14 @@ import pytest
 from printer_driver.decode import Slip, decode_slips
 from printer_driver.glyphs import load_font
 from printer_driver.i18n import TEXTS
-from printer_driver.layouts import (acceptance_receipt, build_document, mask_name, missing_materials_notice,
-                                    refusal_notice, ticket_slip)
+from printer_driver.layouts import (
+    acceptance_receipt,
+    build_document,
+    mask_name,
+    missing_materials_notice,
+    refusal_notice,
+    ticket_slip,
+)
 from printer_driver.profiles import PAPER_58MM, PAPER_80MM, PrinterProfile
 from printer_driver.render import Renderer
 from tests.printer.conftest import ticket_data
@@ -118,6 +124,7 @@ def test_refusal_notice_with_rare_characters(profile: PrinterProfile) -> None:
     assert "不予受理通知书" in slip.text and "申请人：张*" in slip.text
     assert "决定不予受理。" in slip.text.replace("\n", "")
     assert "行政复议" in slip.text.replace("\n", "") and "行政诉讼" in slip.text.replace("\n", "")
+    assert [line.text for line in slip.lines[-2:]] == ["衡阳市政务服务中心", "2024-11-21"]  # a date, no time
     # the reason's lines holding 䶮 and 堃 come out as pictures of exactly those lines, the others as text
     from printer_driver.text import wrap
     wrapped = wrap(f"理由：{reason}", profile.columns)

@@ -100,7 +100,9 @@ def test_raster_qr_for_printers_without_native_qr() -> None:
     out = render(Document().qr(url, size=5, align="center"), RASTER_QR_80)
     assert b"\x1d(k" not in out
     img = decode_slips(out)[0].rasters[0].image
-    left, top, right, bottom = img.convert("L").point(lambda v: 255 - v).getbbox()
+    box = img.convert("L").point(lambda v: 255 - v).getbbox()
+    assert box is not None
+    left, top, right, bottom = box
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
     code.add_data(url.encode())
     code.make(fit=True)
@@ -189,3 +191,14 @@ def test_profiles_are_data() -> None:
         profile_from_dict({"base": "58mm", "charset": "BIG5"})
     with pytest.raises(ValueError, match="unknown printer profile keys: colour"):
         profile_from_dict({"base": "58mm", "colour": True})
+
+
+@pytest.mark.parametrize("build", [
+    lambda: Document().text("x", width=9), lambda: Document().text("x", "justify"),  # type: ignore[arg-type]
+    lambda: Document().rule(""), lambda: Document().rule("--"), lambda: Document().qr("x", size=17),
+    lambda: Document().qr("x", ec="X"),  # type: ignore[arg-type]
+    lambda: Document().barcode("受理1"), lambda: Document().feed(256),
+])
+def test_the_document_model_refuses_what_no_printer_can_do(build: object) -> None:
+    with pytest.raises(ValueError):
+        build()  # type: ignore[operator]

@@ -12,15 +12,23 @@ from printer_driver.profiles import PAPER_58MM
 from printer_driver.render import render
 from printer_driver.simulator import PrinterSimulator
 from printer_driver.status import ASSUMED_READY, READY, PrinterStatus
-from printer_driver.transports import (CaptureTransport, FileTransport, NetworkTransport, NoResponse,
-                                       SerialTransport, TransportError, UsbTransport, make_transport)
+from printer_driver.transports import (
+    CaptureTransport,
+    FileTransport,
+    NetworkTransport,
+    NoResponse,
+    SerialTransport,
+    TransportError,
+    UsbTransport,
+    make_transport,
+)
 from tests.printer.conftest import ticket_data
 
 TICKET = render(ticket_slip(ticket_data(1)), PAPER_58MM)
 
 
-def net(sim: PrinterSimulator, **kw: float) -> NetworkTransport:
-    return NetworkTransport("127.0.0.1", sim.port, connect_timeout=0.5, write_timeout=0.5, status_timeout=0.3, **kw)
+def net(sim: PrinterSimulator) -> NetworkTransport:
+    return NetworkTransport("127.0.0.1", sim.port, connect_timeout=0.5, write_timeout=0.5, status_timeout=0.3)
 
 
 def test_network_sends_exact_bytes_and_reads_status(sim: PrinterSimulator) -> None:
