@@ -14,10 +14,13 @@ runs, as at a day rollover), so the empty and the 1M-row runs see the same queue
 
     python bench/run.py [--db sqlite|postgres|all] [--workers 2,4] [--quick] [--json out.json]
 
-Bench-only choices, all outside the measured paths: clerk passwords are hashed with cheap argon2
-parameters (as tests/support does) because `serve` checks every account against six demo passwords
-at start (0.5 s per check here at default cost: 32 clerks would add ~96 s to every start); the
-server runs with its production defaults otherwise (sqlite_synchronous = "full", sweep every 30 s).
+Bench-only choices, all outside the measured paths: the 32 clerk accounts get argon2 hashes with
+minimal parameters (as tests/support does; a default hash costs ~0.5 s here to make and to check,
+which would add ~30 s of setup and sign-in per database). The server otherwise runs with its
+production defaults (sqlite_synchronous = "full", sweep every 30 s, access log off).
+
+RSS is reported two ways: the sum of each process's VmHWM (the kernel's peak, which includes
+transients at start-up) and the highest sum of VmRSS sampled every 0.2 s while load was running.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ import tempfile
 import threading
 import time
 import tomllib
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +51,7 @@ for _p in (str(BENCH), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from loadgen import Request, Result, Scenario, run_load  # noqa: E402
+from loadgen import Request, Result, Scenario, run_load
 
 HOST = "127.0.0.1"
 HALL_TZ = "Asia/Shanghai"
@@ -59,7 +62,7 @@ CONTENDED = 0.5  # cores used by processes outside the bench during a run: its f
 MIN_SAMPLES = 100  # fewer completed requests than this make a latency ratio meaningless
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-TARGETS = {
+TARGETS: dict[str, Any] = {
     "sqlite": {"issue_tps": 2500, "issue_p99": 15.0},
     "postgres": {"issue_tps": 2000, "issue_p99": 40.0},
     "call_tps": 1000, "call_p99": 20.0, "growth_ratio": 1.25, "rss_mb": 150,
@@ -164,6 +167,8 @@ class RssMonitor(threading.Thread):
         super().__init__(daemon=True)
         self.pgid = pgid
         self.peak_sum_kb = 0
+        self.peak_load_kb = 0  # highest summed VmRSS while `measuring` (load running)
+        self.measuring = False
         self.hwm_kb: dict[int, int] = {}
         self.nproc = 0
         self._halt = threading.Event()
@@ -178,6 +183,8 @@ class RssMonitor(threading.Thread):
                 self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), hwm)
         self.nproc = max(self.nproc, len(pids))
         self.peak_sum_kb = max(self.peak_sum_kb, total)
+        if self.measuring:
+            self.peak_load_kb = max(self.peak_load_kb, total)
 
     def run(self) -> None:
         while not self._halt.wait(0.2):
@@ -211,13 +218,13 @@ class Server:
     def start(self, timeout: float = 120.0) -> None:
         cmd = [sys.executable, "-m", "kiosk_server", "serve", "--config", str(self.config),
                "--workers", str(self.workers)]
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **self.env, **CODE.env(), "PYTHONUNBUFFERED": "1"}
         env.pop("HALL_CONFIG_FILE", None)
         t0 = time.monotonic()
         with open(self.log_file, "ab") as lf:
             lf.write(f"\n===== {' '.join(cmd)}\n".encode())
             lf.flush()
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=lf,
+            self.proc = subprocess.Popen(cmd, cwd=CODE.dir, env=env, stdin=subprocess.DEVNULL, stdout=lf,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         self.monitor = RssMonitor(self.proc.pid)
         self.monitor.start()
@@ -370,7 +377,7 @@ class BenchDB:
         return self.url.replace("postgresql+psycopg://", "postgresql://")
 
     def connect(self) -> Any:
-        if self.is_sqlite:
+        if self.sqlite_path is not None:
             c = sqlite3.connect(self.sqlite_path, timeout=60, isolation_level=None)
             c.execute("PRAGMA busy_timeout=60000")
             return c
@@ -429,15 +436,16 @@ class BenchDB:
         """PostgreSQL: the server's sessions running a statement or inside a transaction."""
         if self.is_sqlite:
             return 0
-        return self._run([("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
-                           "AND (state = 'active' OR state LIKE 'idle in transaction%%') "
-                           "AND query NOT ILIKE 'LISTEN%%'", ())])[0][0][0]
+        sql = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+               "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+               "AND (state = 'active' OR state LIKE 'idle in transaction%%') AND query NOT ILIKE 'LISTEN%%'")
+        return self._run([(sql, ())])[0][0][0]
 
     def waiting_by_zone(self, since: date) -> dict[str, int]:
         d = since.isoformat() if self.is_sqlite else since
-        rows = self._run([("SELECT z.code, count(t.id) FROM zones z LEFT JOIN tickets t ON t.queue_zone_id = z.id "
-                           "AND t.status = 'waiting' AND t.business_date >= ? GROUP BY z.code", (d,))])[0]
+        sql = ("SELECT z.code, count(t.id) FROM zones z LEFT JOIN tickets t ON t.queue_zone_id = z.id "
+               "AND t.status = 'waiting' AND t.business_date >= ? GROUP BY z.code")
+        rows = self._run([(sql, (d,))])[0]
         return {code: n for code, n in rows}
 
     def counts(self) -> dict[str, int]:
@@ -447,10 +455,10 @@ class BenchDB:
 
 def setup_database(cfg: Path, env: dict[str, str], db: BenchDB) -> dict[str, int]:
     """migrate + import-config through the CLI, then 32 clerk accounts through create_user."""
-    full_env = {**os.environ, **env}
+    full_env = {**os.environ, **env, **CODE.env()}
     for cmd in ("migrate", "import-config"):
-        done = subprocess.run([sys.executable, "-m", "kiosk_server", cmd, "--config", str(cfg)], cwd=ROOT,
-                              env=full_env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run([sys.executable, "-m", "kiosk_server", cmd, "--config", str(cfg)], cwd=CODE.dir,
+                              env=full_env, capture_output=True, text=True, timeout=300, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"kiosk_server {cmd} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     from unittest import mock
@@ -467,14 +475,13 @@ def setup_database(cfg: Path, env: dict[str, str], db: BenchDB) -> dict[str, int
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     users: dict[str, int] = {}
     try:
-        with mock.patch("kiosk_server.services.auth.hash_password", cheap.hash):
-            with Database(engine).write() as conn:
-                now = datetime.now(timezone.utc)
-                for i in range(1, N_WINDOWS + 1):
-                    u = create_user(conn, username=f"clerk{i:03d}", display_name=f"窗口人员{i:03d}",
-                                    password=CLERK_PASSWORD, roles=["clerk"], actor=SYSTEM, now=now,
-                                    security=settings.security)
-                    users[u["username"]] = u["id"]
+        with mock.patch("kiosk_server.services.auth.hash_password", cheap.hash), Database(engine).write() as conn:
+            now = datetime.now(UTC)
+            for i in range(1, N_WINDOWS + 1):
+                u = create_user(conn, username=f"clerk{i:03d}", display_name=f"窗口人员{i:03d}",
+                                password=CLERK_PASSWORD, roles=["clerk"], actor=SYSTEM, now=now,
+                                security=settings.security)
+                users[u["username"]] = u["id"]
     finally:
         engine.dispose()
     return users
@@ -506,12 +513,12 @@ EVENT_COLS = ("seq", "hall_id", "type", "at", "zone", "payload")
 PER_DAY = 2000  # tickets a day over the 6 zones
 FK_CHECKS = [  # anti-joins over the new rows, standing in for the foreign-key triggers skipped during COPY
     ("unknown zone, queue zone, hall, matter or window",
-     "SELECT count(*) FROM tickets t WHERE t.id > %(t)s AND (t.zone_id NOT IN (SELECT id FROM zones)"
-     " OR t.queue_zone_id NOT IN (SELECT id FROM zones) OR t.hall_id NOT IN (SELECT id FROM halls)"
-     " OR t.matter_id NOT IN (SELECT id FROM matters) OR t.window_id NOT IN (SELECT id FROM windows))"),
+     ("SELECT count(*) FROM tickets t WHERE t.id > %(t)s AND (t.zone_id NOT IN (SELECT id FROM zones)"
+      " OR t.queue_zone_id NOT IN (SELECT id FROM zones) OR t.hall_id NOT IN (SELECT id FROM halls)"
+      " OR t.matter_id NOT IN (SELECT id FROM matters) OR t.window_id NOT IN (SELECT id FROM windows))")),
     ("history of no ticket or window",
-     "SELECT count(*) FROM ticket_history x WHERE x.id > %(h)s AND (NOT EXISTS (SELECT 1 FROM tickets t"
-     " WHERE t.id = x.ticket_id) OR x.window_id NOT IN (SELECT id FROM windows))"),
+     ("SELECT count(*) FROM ticket_history x WHERE x.id > %(h)s AND (NOT EXISTS (SELECT 1 FROM tickets t"
+      " WHERE t.id = x.ticket_id) OR x.window_id NOT IN (SELECT id FROM windows))")),
     ("event of no hall", "SELECT count(*) FROM events e WHERE e.seq > %(e)s AND e.hall_id NOT IN (SELECT id FROM halls)"),
 ]
 
@@ -519,8 +526,8 @@ FK_CHECKS = [  # anti-joins over the new rows, standing in for the foreign-key t
 def _layout_ids(db: BenchDB) -> dict[str, Any]:
     rows = db._run([("SELECT id FROM halls", ()), ("SELECT id, code, prefix FROM zones", ()),
                     ("SELECT id, zone_id FROM matters ORDER BY id", ()),
-                    ("SELECT w.id, w.code, w.name, wz.zone_id FROM windows w JOIN window_zones wz "
-                     "ON wz.window_id = w.id AND wz.position = 0 ORDER BY w.id", ()),
+                    (("SELECT w.id, w.code, w.name, wz.zone_id FROM windows w JOIN window_zones wz "
+                      "ON wz.window_id = w.id AND wz.position = 0 ORDER BY w.id"), ()),
                     ("SELECT coalesce(max(id), 0) FROM tickets", ()),
                     ("SELECT coalesce(max(id), 0) FROM ticket_history", ()),
                     ("SELECT coalesce(max(seq), 0) FROM events", ())])
@@ -570,7 +577,7 @@ def past_rows(ids: dict[str, Any], n: int, newest: date, batch: int, pg: bool) -
         d_idx, j = divmod(i, PER_DAY)
         if j == 0:
             day = newest - timedelta(days=d_idx)
-            base = datetime(day.year, day.month, day.day, 9, 0, tzinfo=tz).astimezone(timezone.utc)
+            base = datetime(day.year, day.month, day.day, 9, 0, tzinfo=tz).astimezone(UTC)
             key = (base.time(), base.date() - day)
             if key not in tods_cache:
                 tods_cache[key] = _times_of_day(base)
@@ -698,9 +705,9 @@ def insert_past(db: BenchDB, n: int, newest: date) -> dict[str, Any]:
                 c.execute("SET session_replication_role = origin")
                 ti = time.monotonic()
                 for what, q in FK_CHECKS:
-                    bad = cur.execute(q, {"t": ids["max_ticket"], "h": ids["max_hist"], "e": ids["max_event"]}).fetchone()[0]
-                    if bad:
-                        raise RuntimeError(f"bulk insert broke a foreign key: {bad} rows with {what}")
+                    row = cur.execute(q, {"t": ids["max_ticket"], "h": ids["max_hist"], "e": ids["max_event"]}).fetchone()
+                    if row and row[0]:
+                        raise RuntimeError(f"bulk insert broke a foreign key: {row[0]} rows with {what}")
                 spent["fk_check"] = time.monotonic() - ti
             c.commit()
         ti = time.monotonic()
@@ -743,8 +750,16 @@ class Measurer:
     def load(self, scenario: Scenario, clients: int, n: int, max_s: float) -> dict[str, Any]:
         spids, ppids = self.server.pids(), self._pg_pids()
         s0, p0, (b0, t0), w0 = cpu_seconds(spids), cpu_seconds(ppids), system_cpu(), time.monotonic()
-        r: Result = run_load(HOST, self.server.port, scenario, clients, processes=1 if clients == 1 else 2,
-                             total_requests=n, max_seconds=max_s)
+        mon = self.server.monitor
+        if mon is not None:
+            mon.measuring = True
+        try:
+            r: Result = run_load(HOST, self.server.port, scenario, clients, processes=1 if clients == 1 else 2,
+                                 total_requests=n, max_seconds=max_s)
+        finally:
+            if mon is not None:
+                mon.sample()
+                mon.measuring = False
         s1, p1, (b1, t1), w1 = cpu_seconds(self.server.pids()), cpu_seconds(self._pg_pids()), system_cpu(), time.monotonic()
         d = r.to_dict()
         dur = r.duration_s or 1e-9
@@ -866,7 +881,8 @@ class Env:
 
 
 def new_config(result: dict[str, Any], name: str, db: str, workers: int) -> dict[str, Any]:
-    result[name] = {"db": db, "workers": workers, "rss": {"hwm_sum_mb": 0.0, "peak_sampled_mb": 0.0, "processes": 0},
+    result[name] = {"db": db, "workers": workers,
+                    "rss": {"hwm_sum_mb": 0.0, "peak_sampled_mb": 0.0, "load_sampled_mb": 0.0, "processes": 0},
                     "server_start_s": []}
     return result[name]
 
@@ -879,6 +895,7 @@ def record_rss(cfg: dict[str, Any], server: Server) -> None:
         rss["per_process_mb"] = sorted((round(v / 1024, 1) for v in mon.hwm_kb.values()), reverse=True)
     rss["hwm_sum_mb"] = round(max(rss["hwm_sum_mb"], mon.hwm_sum_mb), 1)
     rss["peak_sampled_mb"] = round(max(rss["peak_sampled_mb"], mon.peak_sum_mb), 1)
+    rss["load_sampled_mb"] = round(max(rss["load_sampled_mb"], mon.peak_load_kb / 1024), 1)
     rss["processes"] = max(rss["processes"], mon.nproc)
     cfg["server_start_s"].append(round(server.start_s, 1))
 
@@ -1018,9 +1035,9 @@ def report_config(name: str, cfg: dict[str, Any], prof_name: str) -> list[str]:
                 out.append(f"     ratio to empty: p50 {r['p50_ms'] / e[k]['p50_ms']:.2f}x  p99 {r['p99_ms'] / e[k]['p99_ms']:.2f}x"
                            f"  max {r['max_ms'] / e[k]['max_ms']:.2f}x  throughput {tput:.2f}x")
     rss = cfg["rss"]
-    out.append(f"  peak server RSS: {rss['hwm_sum_mb']:.1f} MB = sum of VmHWM over {rss['processes']} process(es) of the"
-               f" uvicorn group {rss.get('per_process_mb', [])}; highest sampled sum of VmRSS"
-               f" {rss['peak_sampled_mb']:.1f} MB; server start {cfg['server_start_s']} s")
+    out.append(f"  server RSS: peak {rss['hwm_sum_mb']:.1f} MB = sum of VmHWM over {rss['processes']} process(es) of the"
+               f" uvicorn group {rss.get('per_process_mb', [])}; under load (highest sampled sum of VmRSS)"
+               f" {rss['load_sampled_mb']:.1f} MB; server start {cfg['server_start_s']} s")
     for phase, errs in (cfg.get("server_errors") or {}).items():
         out.append(f"  !! server log errors ({phase} database):")
         out += [f"     {n:>5} x {k}" for k, n in sorted(errs.items(), key=lambda kv: -kv[1])]
@@ -1041,6 +1058,7 @@ def summary(results: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     per_cp99: dict[str, Any] = {}
     growth: dict[str, dict[str, Any]] = {k: {} for k in ("ip50", "ip99", "cp50", "cp99")}
     per_rss: dict[str, Any] = {}
+    per_rss_load: dict[str, Any] = {}
     per_err: dict[str, Any] = {}
     for n, cfg in results.items():
         e, g = cfg.get("empty"), cfg.get("grown")
@@ -1056,11 +1074,13 @@ def summary(results: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
                                 ("cp50", "call_32", "p50_ms"), ("cp99", "call_32", "p99_ms")):
                 few = min(g[run]["completed"], e[run]["completed"])
                 if few < MIN_SAMPLES:
-                    growth[key][n] = (f"n/a: {few} samples", False)
+                    rate = g[run]["throughput"] / e[run]["throughput"] if e[run]["throughput"] else 0.0
+                    growth[key][n] = (f"n/a {few} done {rate:.2f}x/s", False)
                     continue
                 ratio = g[run][q] / e[run][q] if e[run][q] else math.inf
                 growth[key][n] = (f"{ratio:.2f}x", ratio <= t["growth_ratio"])
         per_rss[n] = (f"{cfg['rss']['hwm_sum_mb']:.0f} MB", 0 < cfg["rss"]["hwm_sum_mb"] <= t["rss_mb"])
+        per_rss_load[n] = (f"{cfg['rss']['load_sampled_mb']:.0f} MB", 0 < cfg["rss"]["load_sampled_mb"] <= t["rss_mb"])
         runs = [r for ph in ("empty", "grown") for r in (cfg.get(ph) or {}).values()]
         bad = sum(r["five_xx"] + r["errors"] + r["prefill"]["five_xx"] + r["prefill"]["errors"]
                   if "prefill" in r else r["five_xx"] + r["errors"] for r in runs)
@@ -1075,15 +1095,16 @@ def summary(results: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     add(f"growth: issue p99 <= {t['growth_ratio']}x empty", growth["ip99"])
     add(f"growth: call-next p50 <= {t['growth_ratio']}x empty", growth["cp50"])
     add(f"growth: call-next p99 <= {t['growth_ratio']}x empty", growth["cp99"])
-    add(f"peak server RSS <= {t['rss_mb']} MB", per_rss)
+    add(f"server RSS <= {t['rss_mb']} MB: sum of VmHWM", per_rss)
+    add(f"server RSS <= {t['rss_mb']} MB: sampled under load", per_rss_load)
     add("no 5xx / conn. errors; no 204 from a full queue", per_err)
     w0 = max(len(r["target"]) for r in rows)
-    lines = ["=== summary ===", f"  {'target':<{w0}}  " + "  ".join(f"{n:<20}" for n in names)]
+    lines = ["=== summary ===", f"  {'target':<{w0}}  " + "  ".join(f"{n:<24}" for n in names)]
     for r in rows:
         cells = []
         for n in names:
             v = r[n]
-            cells.append(f"{'-':<20}" if v is None else f"{('PASS' if v[1] else 'FAIL') + ' ' + v[0]:<20}")
+            cells.append(f"{'-':<24}" if v is None else f"{('PASS' if v[1] else 'FAIL') + ' ' + v[0]:<24}")
         lines.append(f"  {r['target']:<{w0}}  " + "  ".join(cells))
     fails = sum(1 for r in rows for n in names if r[n] is not None and not r[n][1])
     if not names:
@@ -1096,24 +1117,86 @@ def summary(results: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
 # ------------------------------------------------------------------ main
 
 def code_version() -> str:
-    """The commit measured, and whether kiosk_server/ or migrations/ differ from it."""
+    """The commit of the working tree, and whether kiosk_server/ or migrations/ differ from it."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+                              timeout=10, check=False).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "kiosk_server", "migrations"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return f"{head}{' + uncommitted changes in kiosk_server/migrations' if dirty else ''}"
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+        return f"{head or 'unknown'}{' + uncommitted changes in kiosk_server/migrations' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+class CodeSnapshot:
+    """A copy of kiosk_server/ and migrations/ taken when the bench starts. Every server, CLI
+    call and in-process import uses it, so one run measures one version of the code even while
+    the working tree is being edited."""
+
+    def __init__(self) -> None:
+        self.dir = ROOT
+        self.version = "working tree"
+        self.hash = ""
+
+    PACKAGES = ("kiosk_server", "migrations")
+
+    @classmethod
+    def digest(cls, root: Path) -> str:
+        import hashlib
+        h = hashlib.sha1()
+        for pkg in cls.PACKAGES:
+            for f in sorted((root / pkg).rglob("*")):
+                if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc":
+                    h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+        return h.hexdigest()[:10]
+
+    def take(self, dest: Path, source: str = "tree") -> None:
+        """Copy the working tree's packages (source "tree") or those of the last commit ("head")."""
+        dest.mkdir()
+        if source == "head":
+            import io
+            import tarfile
+            head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=10, check=True).stdout.strip()
+            tar = subprocess.run(["git", "archive", "--format=tar", "HEAD", *self.PACKAGES], cwd=ROOT,
+                                 capture_output=True, timeout=60, check=True).stdout
+            with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+                tf.extractall(dest, filter="data")
+            self.version = f"{head} (committed code only)"
+        else:
+            self.version = code_version()
+            for pkg in self.PACKAGES:
+                shutil.copytree(ROOT / pkg, dest / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        self.dir = dest
+        self.hash = self.digest(dest)
+        self.version += f", snapshot {self.hash}"
+        sys.path.insert(0, str(dest))
+        code = "import kiosk_server, migrations; print(kiosk_server.__file__); print(migrations.__file__)"
+        probe = subprocess.run([sys.executable, "-c", code],
+                               cwd=dest, env={**os.environ, **self.env()}, capture_output=True, text=True,
+                               timeout=60, check=False)
+        paths = probe.stdout.split()
+        if probe.returncode != 0 or len(paths) != 2 or not all(p.startswith(str(dest)) for p in paths):
+            raise RuntimeError(f"the code snapshot is not the one imported: {probe.stdout}{probe.stderr}")
+
+    def env(self) -> dict[str, str]:
+        if self.dir == ROOT:
+            return {}
+        return {"PYTHONPATH": os.pathsep.join([str(self.dir), *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+
+CODE = CodeSnapshot()
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", choices=("sqlite", "postgres", "all"), default="all")
     ap.add_argument("--workers", default="2,4", help="PostgreSQL worker counts, comma-separated (default 2,4)")
-    ap.add_argument("--quick", action="store_true", help="smaller counts for a smoke run (~1 min)")
+    ap.add_argument("--quick", action="store_true", help="smaller counts for a smoke run (~1 min per database; ~3 min for all)")
     ap.add_argument("--json", metavar="OUT", help="write every figure as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the temp directory (databases, logs)")
+    ap.add_argument("--code", choices=("tree", "head"), default="tree",
+                    help="measure a snapshot of the working tree (default) or of the last commit")
     a = ap.parse_args(argv)
     try:
         workers = [int(w) for w in a.workers.split(",") if w.strip()]
@@ -1125,10 +1208,11 @@ def main(argv: list[str] | None = None) -> int:
     prof = PROFILES[prof_name]
     tmp = Path(tempfile.mkdtemp(prefix="hallbench-"))
     results: dict[str, Any] = {}
-    started = datetime.now(timezone.utc)
-    version = code_version()
+    started = datetime.now(UTC)
     failed: str | None = None
     try:
+        CODE.take(tmp / "code", a.code)
+        log(f"measuring code {CODE.version}")
         env = Env(tmp, prof)
         log(f"profile {prof_name}; temp dir {tmp}; hall: {len(env.hall.zones)} zones, {len(env.hall.windows)} windows;"
             f" bench windows {env.hall.bench_windows[0]}..{env.hall.bench_windows[-1]} home zones {env.hall.home_count}")
@@ -1140,7 +1224,7 @@ def main(argv: list[str] | None = None) -> int:
             for w in workers:
                 print("\n".join(report_config(f"postgres-{w}w", results[f"postgres-{w}w"], prof_name)) + "\n",
                       flush=True)
-    except Exception as exc:  # report what was measured, then fail
+    except Exception as exc:  # noqa: BLE001 - report what was measured, then fail
         import traceback
         failed = "".join(traceback.format_exception(exc))
         print(f"BENCHMARK ABORTED: {exc!r}", flush=True)
@@ -1152,7 +1236,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     wall = time.monotonic() - T0
     lines, rows = summary({k: v for k, v in results.items() if v.get("empty")})
-    print(f"code {version}; profile {prof_name}; {os.cpu_count()} CPUs shared by server, PostgreSQL, load generator"
+    changed = (" (the working tree has changed since)"
+               if a.code == "tree" and CODE.hash and CodeSnapshot.digest(ROOT) != CODE.hash else "")
+    print(f"code {CODE.version}{changed}; profile {prof_name}; {os.cpu_count()} CPUs shared by server, PostgreSQL, load generator"
           f" (and anything else running: see other=); wall time {wall:.0f}s")
     runs = [r for c in results.values() for ph in ("empty", "grown") for r in (c.get(ph) or {}).values()]
     busy = [r["other_cores"] for r in runs if r["other_cores"] > CONTENDED]
@@ -1161,7 +1247,7 @@ def main(argv: list[str] | None = None) -> int:
                      f" of other processes (other=…!, up to {max(busy):.2f} cores): their figures are pessimistic")
     print("\n".join(lines), flush=True)
     if a.json:
-        Path(a.json).write_text(json.dumps({"started": started.isoformat(), "code": version, "profile": prof_name, "wall_s": round(wall, 1),
+        Path(a.json).write_text(json.dumps({"started": started.isoformat(), "code": CODE.version, "profile": prof_name, "wall_s": round(wall, 1),
                                             "targets": TARGETS, "configs": results, "summary": rows,
                                             "aborted": failed}, indent=2, default=str), encoding="utf-8")
     return 1 if failed else 0
