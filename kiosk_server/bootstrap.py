@@ -120,6 +120,13 @@ class Container:
             return fn(conn, *args, **kw)
 
     fanout: Any = None  # PgFanout on PostgreSQL: events reach the hub through it, in seq order
+    printing: Any = None  # spoolers.PrintRuntime while the app runs them
+
+    def wake_printer(self, printer_id: int | None) -> None:
+        """After a commit that queued a print job: the spooler looks now (if this process runs
+        it; on PostgreSQL the queueing transaction also sent a NOTIFY to whichever worker does)."""
+        if self.printing is not None and printer_id is not None:
+            self.printing.wake(printer_id)
 
     def publish(self, events: list[dict[str, Any]]) -> None:
         """After a commit. On PostgreSQL the listener delivers (it also sees other workers'
@@ -127,8 +134,7 @@ class Container:
         if not events:
             return
         if self.fanout is not None:
-            self.fanout.poke.set()
-            self.fanout.catch_up()
+            self.fanout.poke.set()  # the listener reads and delivers them on its next turn
             return
         self.deliver(events)
 

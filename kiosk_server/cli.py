@@ -1,5 +1,5 @@
 """The `kiosk-server` command: serve, demo, migrate, import-config, check-config, create-user,
-audit-verify."""
+audit-verify, print-test."""
 from __future__ import annotations
 
 import argparse
@@ -49,7 +49,7 @@ def cmd_check_config(a: argparse.Namespace) -> int:
     lay = s.layout
     print(f"{a.config}: OK" + (f" — hall {lay.hall.code} {lay.hall.name}: {len(lay.zones)} zones, "
                                f"{sum(len(z.matters) for z in lay.zones)} matters, {len(lay.windows)} windows, "
-                               f"{len(lay.devices)} devices" if lay else ""))
+                               f"{len(lay.devices)} devices, {len(lay.printers)} printers" if lay else ""))
     return 0
 
 
@@ -84,7 +84,8 @@ def cmd_import_config(a: argparse.Namespace) -> int:
     e = _engine(s)
     migrate.upgrade(e)
     _import(s, e, s.device_tokens)
-    print(f"imported hall {s.layout.hall.code}: {len(s.layout.zones)} zones, {len(s.layout.windows)} windows")
+    print(f"imported hall {s.layout.hall.code}: {len(s.layout.zones)} zones, {len(s.layout.windows)} windows, "
+          f"{len(s.layout.printers)} printers")
     return 0
 
 
@@ -128,6 +129,102 @@ def cmd_audit_verify(a: argparse.Namespace) -> int:
         return 1
     print(f"audit log intact: {n} entries, chain verified")
     return 0
+
+
+def _find_printer(settings: Any, code: str) -> tuple[dict[str, Any] | None, str, list[str]]:
+    """A printer by code: from the database when it is migrated and holds it (the source of truth
+    after import-config, and where the demo points its printers), else from the configuration.
+    Returns (printer or None, where it was found, the codes known)."""
+    known: list[str] = []
+    try:
+        from sqlalchemy import select
+        from sqlalchemy.engine import make_url
+        from kiosk_server.db import migrate
+        from kiosk_server.db.tables import halls, printers
+        url = make_url(settings.server.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            if not (Path(settings.base_dir) / url.database).exists():  # connecting would create it
+                raise FileNotFoundError(f"no database file yet ({url.database})")
+        e = _engine(settings)
+        try:
+            if migrate.current(e) == _head():
+                with e.connect() as conn:
+                    rows = conn.execute(select(printers, halls.c.name.label("hall_name"))
+                                        .join(halls, halls.c.id == printers.c.hall_id)
+                                        .order_by(printers.c.id)).mappings().all()
+                known = [r["code"] for r in rows]
+                for r in rows:
+                    if r["code"] == code:
+                        return dict(r), "database", known
+        finally:
+            e.dispose()
+    except Exception as ex:  # no database yet, or not reachable: the file still names the printers
+        print(f"(database not read: {ex.__class__.__name__}: {ex})", file=sys.stderr)
+    lay = settings.layout
+    for pr in (lay.printers if lay else []):
+        if pr.code == code:
+            return ({"code": pr.code, "name": pr.name, "transport": dict(pr.transport), "profile": dict(pr.profile),
+                     "hall_name": lay.hall.name}, "configuration", known)
+    known += [pr.code for pr in (lay.printers if lay else []) if pr.code not in known]
+    return None, "", known
+
+
+def cmd_print_test(a: argparse.Namespace) -> int:
+    """Print a test slip straight through the printer's transport (no spooler, no queue)."""
+    from datetime import datetime
+
+    from kiosk_server.i18n import t
+    s = _settings(a.config, require_secrets=False)
+    printer, source, known = _find_printer(s, a.printer)
+
+    def say(key: str, status_key: str | None = None, **params: Any) -> str:
+        """Both languages; `status_key` is translated into each as the `status` parameter."""
+        return " / ".join(t(key, lang, **params, **({"status": t(status_key, lang)} if status_key else {}))
+                          for lang in ("zh-CN", "en"))
+
+    if printer is None:
+        print(say("print_test.unknown", printer=a.printer, known=", ".join(known) or "-"), file=sys.stderr)
+        return 2
+    from printer_driver.document import Document
+    from printer_driver.profiles import profile_from_dict
+    from printer_driver.render import Renderer
+    from printer_driver.transports import TransportError, make_transport
+    try:
+        transport = make_transport(printer["transport"])
+        profile = profile_from_dict(printer["profile"])
+    except (TypeError, ValueError) as e:
+        print(f"{a.printer} ({source}): {e}", file=sys.stderr)
+        return 2
+    lang = a.lang
+    now = datetime.now().astimezone()
+    doc = (Document().text(str(printer.get("hall_name") or ""), "center", height=2, bold=True)
+           .text(t("print_test.title", lang), "center", width=2, height=2, bold=True).rule()
+           .text(t("print_test.printer", lang, printer=printer["code"], name=printer["name"]))
+           .text(t("print_test.transport", lang, transport=transport.name))
+           .text(t("print_test.profile", lang, paper=profile.paper_mm, charset=profile.charset))
+           .text(t("print_test.time", lang, time=now.strftime("%Y-%m-%d %H:%M:%S")))
+           .text(t("print_test.sample", lang)).feed(1)
+           .qr(f"print-test {printer['code']} {now.isoformat(timespec='seconds')}").cut())
+    data = Renderer(profile, font_path=s.printing.font_path).render(doc)
+    print(f"{printer['code']} {printer['name']} ({source}): {transport.name}, {profile.name} {profile.charset}")
+    try:
+        transport.open()
+        before = transport.read_status()
+        if not before.ready:
+            print(say("print_test.not_ready", f"printer.status.{before.error}", printer=printer["code"]),
+                  file=sys.stderr)
+            return 1
+        transport.write(data)
+        after = transport.read_status()
+    except TransportError as e:
+        print(say("print_test.unreachable", printer=printer["code"], transport=transport.name, error=str(e)),
+              file=sys.stderr)
+        return 1
+    finally:
+        transport.close()
+    print(say("print_test.ok", f"printer.status.{after.error or 'ready'}", printer=printer["code"],
+              transport=transport.name))
+    return 0 if after.ready else 1
 
 
 def _demo_passwords_in_force(engine: Any) -> list[str]:
@@ -223,6 +320,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
             if username not in existing:
                 create_user(conn, username=username, display_name=name, password=password, roles=roles,
                             actor=SYSTEM, now=SystemClock().now(), security=s.security)
+    sim, previews = _demo_printer(db, s, data / "printer-previews")
     e.dispose()
     print(f"""
   衡阳市政务服务中心 demo — hall queue server (SQLite: {data / 'hall.db'})
@@ -237,13 +335,36 @@ def cmd_demo(a: argparse.Namespace) -> int:
     print("\n  Device tokens (new at every demo start):")
     for d in s.layout.devices:
         print(f"    {d.code:<4} {d.role:<8} {tokens[d.code]}   {d.name}")
+    if sim is not None:
+        print(f"\n  Printers       {', '.join(p.code for p in s.layout.printers)} print on a printer simulator at "
+              f"127.0.0.1:{sim.port}\n                 every slip is saved as a picture: {previews}/slip-NNNN.png")
     k1 = next((d.code for d in s.layout.devices if d.role == "kiosk"), None)
     if k1:
-        print(f"\n  Try:  curl -H 'Authorization: Bearer {tokens[k1]}' {base}/api/v1/kiosk/menu\n", flush=True)
+        print(f"\n  Try:  curl -H 'Authorization: Bearer {tokens[k1]}' {base}/api/v1/kiosk/menu", flush=True)
+        print(f"        curl -H 'Authorization: Bearer {tokens[k1]}' -H 'content-type: application/json' "
+              f"-d '{{\"zone\":\"A\",\"matter\":\"A01\"}}' {base}/api/v1/tickets\n", flush=True)
     overrides = {"server": server.model_dump(), "secret_key": sec["secret_key"], "data_key": sec["data_key"],
                  "device_tokens": tokens, "demo": True, "ignore_opening_hours": True}
     _run_uvicorn(a.config, s, overrides)
     return 0
+
+
+def _demo_printer(db: Any, settings: Any, previews: Path) -> tuple[Any, Path]:
+    """The demo's printers print on a printer simulator in this process (a free loopback port),
+    which saves every slip as a PNG picture under `previews`."""
+    if not (settings.layout and settings.layout.printers):
+        return None, previews
+    from sqlalchemy import update
+
+    from kiosk_server.db.tables import printers
+    from printer_driver.profiles import PROFILES
+    from printer_driver.simulator import PrinterSimulator
+    base = settings.layout.printers[0].profile.get("base", "80mm")
+    sim = PrinterSimulator("127.0.0.1", 0, profile=PROFILES.get(base, PROFILES["80mm"]), preview_dir=previews,
+                           font_path=settings.printing.font_path).start()
+    with db.write() as conn:  # the imported transports are overridden: every printer is the simulator
+        conn.execute(update(printers).values(transport={"kind": "network", "host": "127.0.0.1", "port": sim.port}))
+    return sim, previews
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--password-stdin", action="store_true")
     p.add_argument("--password-from-env", action="store_true", help="read HALL_NEW_PASSWORD")
     add("audit-verify", cmd_audit_verify, "verify the audit log's hash chain")
+    p = add("print-test", cmd_print_test, "print a test slip on a configured printer (straight to it, no queue)")
+    p.add_argument("printer", help="the printer's code (P1)")
+    p.add_argument("--lang", choices=["zh-CN", "en"], default="zh-CN")
     a = ap.parse_args(argv)
     return a.fn(a) or 0
 

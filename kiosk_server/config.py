@@ -80,12 +80,60 @@ class WindowConfig(_Strict):
     led_address: int | None = Field(default=None, ge=1, le=255)
 
 
+class PrinterConfig(_Strict):
+    """A receipt printer: `transport` as printer_driver.transports.make_transport takes it
+    ({kind = "network", host = "192.0.2.31", port = 9100}, {kind = "serial", port = "/dev/ttyUSB0"},
+    {kind = "usb", vendor_id = "0x0416", product_id = "0x5011"}, {kind = "file", path = "/dev/usb/lp0"}),
+    `profile` as printer_driver.profiles.profile_from_dict ({base = "80mm", charset = "GB18030"})."""
+
+    code: Code
+    name: str = Field(min_length=1)
+    transport: dict[str, Any]
+    profile: dict[str, Any] = {"base": "80mm"}
+    enabled: bool = True
+
+    @field_validator("transport")
+    @classmethod
+    def _transport(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from printer_driver.transports import make_transport
+        _json_only(v)
+        try:
+            make_transport(v)  # builds the object only: nothing is opened
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"not a printer transport: {e}") from None
+        return v
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from printer_driver.profiles import profile_from_dict
+        _json_only(v)
+        try:
+            profile_from_dict(v)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"not a printer profile: {e}") from None
+        return v
+
+
+def _json_only(v: Any) -> None:
+    """Printer settings are stored as JSON: TOML dates and times have no place in them."""
+    if isinstance(v, dict):
+        for x in v.values():
+            _json_only(x)
+    elif isinstance(v, list):
+        for x in v:
+            _json_only(x)
+    elif not (v is None or isinstance(v, (str, int, float, bool))):
+        raise ValueError(f"{v!r} is not a string, number or boolean")
+
+
 class DeviceConfig(_Strict):
     code: str
     name: str
     role: Literal["kiosk", "display"]
     zones: list[str] | None = None
     token_env: str | None = Field(default=None, description="environment variable holding the token")
+    printer: str | None = Field(default=None, description="a kiosk's printer: the code of one of [[printers]]")
 
 
 class HallConfig(_Strict):
@@ -129,6 +177,7 @@ class Layout(_Strict):
     hall: HallConfig
     zones: list[ZoneConfig] = Field(min_length=1)
     windows: list[WindowConfig] = []
+    printers: list[PrinterConfig] = []
     devices: list[DeviceConfig] = []
     holidays: list[HolidayConfig] = []
 
@@ -169,10 +218,20 @@ def _reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     devs = items("devices")
     for d in dups([x.get("code") for x in devs]):
         problems.append(("devices", f"device code {d!r} is used twice"))
+    ps = items("printers")
+    printer_codes = [p.get("code") for p in ps]
+    for d in dups(printer_codes):
+        problems.append(("printers", f"printer code {d!r} is used twice"))
     for i, dv in enumerate(devs):
         for z in dv.get("zones") or []:
             if z not in zone_codes:
                 problems.append((f"devices.{i}.zones", f"unknown zone {z!r}"))
+        printer = dv.get("printer")
+        if printer is not None:
+            if printer not in printer_codes:
+                problems.append((f"devices.{i}.printer", f"unknown printer {printer!r}"))
+            if dv.get("role") != "kiosk":
+                problems.append((f"devices.{i}.printer", "only a kiosk has a printer"))
     return problems
 
 
@@ -198,9 +257,23 @@ class SecurityConfig(_Strict):
     password_min_length: int = Field(default=10, ge=8, le=128)
 
 
+class PrintingConfig(_Strict):
+    """How the server drives its printers (the printers themselves are in the layout)."""
+
+    spoolers: bool = True            # print from this server (one process of the workers does)
+    poll_s: float = Field(default=2.0, gt=0, le=60)          # status poll while idle or not ready
+    max_attempts: int = Field(default=5, ge=1, le=100)       # failed sends before a job fails (alarm)
+    backoff_s: float = Field(default=2.0, gt=0, le=3600)     # first retry delay, doubling
+    backoff_max_s: float = Field(default=300.0, gt=0, le=86400)
+    leader_retry_s: float = Field(default=5.0, gt=0, le=300)  # PostgreSQL: a worker without the
+                                                              # spooler lock tries again this often
+    font_path: str | None = None     # CJK TrueType font for rare characters and previews
+
+
 class Settings(_Strict):
     server: ServerConfig = ServerConfig()
     security: SecurityConfig = SecurityConfig()
+    printing: PrintingConfig = PrintingConfig()
     layout: Layout | None = None
     # Resolved at load time, not from the file:
     demo: bool = False
@@ -224,14 +297,19 @@ def parse_config(data: dict[str, Any], *, env: dict[str, str] | None = None, bas
     """Validate a parsed TOML document. Every problem is collected with its key path."""
     env = dict(os.environ if env is None else env)
     problems: list[tuple[str, str]] = []
-    layout_keys = ("hall", "zones", "windows", "devices", "holidays")
+    layout_keys = ("hall", "zones", "windows", "printers", "devices", "holidays")
     file_server = data.get("server", {})
     file_security = data.get("security", {})
-    unknown = set(data) - set(layout_keys) - {"server", "security"}
+    unknown = set(data) - set(layout_keys) - {"server", "security", "printing"}
     for k in sorted(unknown):
         problems.append((k, "unknown section"))
     layout = None
     server = security = None
+    printing = PrintingConfig()
+    try:
+        printing = PrintingConfig.model_validate(data.get("printing", {}))
+    except ValidationError as e:
+        problems += [(_loc(("printing",) + tuple(err["loc"])), err["msg"]) for err in e.errors()]
     try:
         server = ServerConfig(**file_server) if isinstance(file_server, dict) else ServerConfig.model_validate(file_server)
     except ValidationError as e:
@@ -278,7 +356,7 @@ def parse_config(data: dict[str, Any], *, env: dict[str, str] | None = None, bas
     if problems:
         raise ConfigError(problems)
     assert server is not None and security is not None
-    return Settings(server=server, security=security, layout=layout, secret_key=secret_key,
+    return Settings(server=server, security=security, printing=printing, layout=layout, secret_key=secret_key,
                     data_key=data_key, device_tokens=tokens, base_dir=base_dir)
 
 

@@ -1,4 +1,5 @@
-"""`create_app(settings)`: the FastAPI application and its lifespan (the sweeper)."""
+"""`create_app(settings)`: the FastAPI application and its lifespan (the sweeper, the event
+listener on PostgreSQL, the print spoolers)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ from fastapi import FastAPI
 from kiosk_server import bootstrap
 from kiosk_server.api import errors
 from kiosk_server.api.metrics import RequestMetrics
-from kiosk_server.api.routers import admin, auth, display, kiosk, ops, tickets, windows
+from kiosk_server.api.routers import admin, auth, display, kiosk, ops, pages, tickets, windows
 from kiosk_server.config import Settings
 from kiosk_server.services.context import Clock
 from kiosk_server import scheduled
@@ -21,8 +22,12 @@ log = logging.getLogger("kiosk_server")
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, container: bootstrap.Container | None = None,
-               run_sweeper: bool = True) -> FastAPI:
+               run_sweeper: bool = True, run_spoolers: bool | None = None) -> FastAPI:
+    """`run_sweeper` and `run_spoolers` start the background work; `run_spoolers` defaults to
+    `run_sweeper` (an app driven step by step in tests runs neither) and needs
+    `[printing] spoolers` on and at least one enabled printer."""
     c = container or bootstrap.build(settings, clock=clock)
+    spool = run_sweeper if run_spoolers is None else run_spoolers
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,9 +42,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None, container: boo
             tasks.append(asyncio.create_task(c.fanout.run()))
         if run_sweeper:
             tasks.append(asyncio.create_task(scheduled.sweeper(c)))
+        if spool and settings.printing.spoolers:
+            c.printing = _start_printing(c)
         try:
             yield
         finally:
+            if c.printing is not None:
+                runtime, c.printing = c.printing, None
+                await asyncio.to_thread(runtime.stop)
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -50,13 +60,29 @@ def create_app(settings: Settings, *, clock: Clock | None = None, container: boo
     app = FastAPI(title="Hall queue server", version="1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Queue ticketing and window calling for government service halls (政务服务中心).")
     app.state.container = c
-    for r in (auth.router, kiosk.router, windows.router, tickets.router, display.router, admin.router, ops.router):
+    for r in (auth.router, kiosk.router, windows.router, tickets.router, display.router, admin.router, ops.router,
+              pages.router):
         app.include_router(r)
     errors.install(app)
     metrics = RequestMetrics(app.router)
     c.app_metrics = metrics  # type: ignore[attr-defined]
     app.add_middleware(_Wrap, inner=metrics)
     return app
+
+
+def _start_printing(c: bootstrap.Container) -> Any:
+    """The print runtime, if the hall has a printer to drive (printer_driver is imported only then)."""
+    from kiosk_server.db import queries
+    try:
+        if not c.read(queries.enabled_printers, c.hall.id):
+            return None
+        from kiosk_server.spoolers import PrintRuntime
+        runtime = PrintRuntime(c, asyncio.get_running_loop())
+        runtime.start()
+        return runtime
+    except Exception:  # the hall serves without printing rather than not at all
+        log.exception("the print spoolers did not start: jobs are queued and print after a restart that starts them")
+        return None
 
 
 class _Wrap:

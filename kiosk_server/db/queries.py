@@ -165,3 +165,90 @@ def public_ticket(conn: Connection, hall: Hall, token: str) -> dict[str, Any] | 
             "waiting_ahead": ahead,
             "estimated_wait_s": estimated_wait_s(conn, hall, zone, ahead) if t["status"] == TicketStatus.WAITING else 0,
             "window": window, "issued_at": t["issued_at"], "business_date": t["business_date"]}
+
+
+# ---------------------------------------------------------------- printing
+
+def kiosk_printer(conn: Connection, printer_id: int | None) -> dict[str, Any] | None:
+    """A kiosk's printer as the kiosk sees it: {"code", "state", "status"}."""
+    from kiosk_server.services.printing import printer_state
+    if printer_id is None:
+        return None
+    p = conn.execute(select(T.printers.c.code, T.printers.c.enabled, T.printers.c.status)
+                     .where(T.printers.c.id == printer_id)).first()
+    if p is None:
+        return None
+    return {"code": p.code, "state": printer_state(p.enabled, p.status), "status": p.status, "enabled": p.enabled}
+
+
+def printers_list(conn: Connection, hall: Hall) -> list[dict[str, Any]]:
+    """Every printer of the hall: its state, last status, kiosks, and the jobs waiting or failed."""
+    from kiosk_server.services.printing import FAILED, PRINTING, QUEUED, printer_state
+    pj = T.print_jobs
+    counted = (QUEUED, PRINTING, FAILED)
+    ps = conn.execute(select(T.printers).where(T.printers.c.hall_id == hall.id).order_by(T.printers.c.code)
+                      ).mappings().all()
+    counts: dict[int, dict[str, int]] = {}
+    for pid, status, n in conn.execute(select(pj.c.printer_id, pj.c.status, func.count())
+                                       .where(pj.c.status.in_(counted)).group_by(pj.c.printer_id, pj.c.status)):
+        counts.setdefault(pid, {})[status] = n
+    kiosks: dict[int, list[str]] = {}
+    for pid, code in conn.execute(select(T.devices.c.printer_id, T.devices.c.code)
+                                  .where(T.devices.c.hall_id == hall.id, T.devices.c.printer_id.is_not(None))
+                                  .order_by(T.devices.c.code)):
+        kiosks.setdefault(pid, []).append(code)
+    return [{"code": p["code"], "name": p["name"], "enabled": p["enabled"],
+             "state": printer_state(p["enabled"], p["status"]), "status": p["status"], "status_at": p["status_at"],
+             "transport": p["transport"], "profile": p["profile"], "kiosks": kiosks.get(p["id"], []),
+             "jobs": {s: counts.get(p["id"], {}).get(s, 0) for s in counted}} for p in ps]
+
+
+def _job_summary(r: Any) -> dict[str, Any]:
+    return {"id": r["id"], "printer": r["printer"], "kind": r["kind"], "status": r["status"],
+            "attempts": r["attempts"], "last_error": r["last_error"], "next_attempt_at": r["next_attempt_at"],
+            "reprint": r["reprint"], "lang": r["lang"],
+            "ticket": {"id": r["ticket_id"], "number": r["number"]} if r["ticket_id"] is not None else None,
+            "created_at": r["created_at"], "updated_at": r["updated_at"]}
+
+
+def _jobs_query() -> Any:
+    pj = T.print_jobs
+    return (select(pj.c.id, pj.c.kind, pj.c.status, pj.c.attempts, pj.c.last_error, pj.c.next_attempt_at,
+                   pj.c.reprint, pj.c.lang, pj.c.ticket_id, pj.c.created_at, pj.c.updated_at,
+                   T.printers.c.code.label("printer"), tk.c.number)
+            .select_from(pj.join(T.printers, T.printers.c.id == pj.c.printer_id)
+                         .outerjoin(tk, tk.c.id == pj.c.ticket_id)))
+
+
+def print_jobs_list(conn: Connection, hall: Hall, *, status: str | None, printer: str | None, limit: int,
+                    before_id: int | None) -> list[dict[str, Any]]:
+    """Newest first; no slip data (an operator sees what and where, not whose)."""
+    pj = T.print_jobs
+    q = _jobs_query().where(T.printers.c.hall_id == hall.id).order_by(pj.c.id.desc()).limit(limit)
+    if status is not None:
+        q = q.where(pj.c.status == status)
+    if printer is not None:
+        q = q.where(T.printers.c.code == printer)
+    if before_id is not None:
+        q = q.where(pj.c.id < before_id)
+    return [_job_summary(r) for r in conn.execute(q).mappings()]
+
+
+def print_job(conn: Connection, hall: Hall, job_id: int) -> dict[str, Any] | None:
+    r = conn.execute(_jobs_query().where(T.print_jobs.c.id == job_id, T.printers.c.hall_id == hall.id)
+                     ).mappings().first()
+    return _job_summary(r) if r is not None else None
+
+
+def print_job_for_preview(conn: Connection, hall: Hall, job_id: int) -> dict[str, Any] | None:
+    pj = T.print_jobs
+    r = conn.execute(select(pj.c.kind, pj.c.data, pj.c.lang, pj.c.reprint, T.printers.c.profile)
+                     .join(T.printers, T.printers.c.id == pj.c.printer_id)
+                     .where(pj.c.id == job_id, T.printers.c.hall_id == hall.id)).mappings().first()
+    return dict(r) if r is not None else None
+
+
+def enabled_printers(conn: Connection, hall_id: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(select(T.printers).where(T.printers.c.hall_id == hall_id,
+                                                                   T.printers.c.enabled.is_(True))
+                                          .order_by(T.printers.c.id)).mappings()]

@@ -126,6 +126,22 @@ window_zones = Table(
     Column("position", Integer, nullable=False),
 )
 
+printers = Table(
+    # Receipt printers. `transport` and `profile` are what printer_driver's make_transport and
+    # profile_from_dict take; `status` is the last PrinterStatus the spooler saw (None: never polled).
+    "printers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hall_id", Integer, ForeignKey("halls.id"), nullable=False),
+    Column("code", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("transport", JSON, nullable=False),
+    Column("profile", JSON, nullable=False),
+    Column("status", JSON),
+    Column("status_at", Stamp),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    UniqueConstraint("hall_id", "code", name="uq_printers_hall_code"),
+)
+
 devices = Table(
     "devices", metadata,
     Column("id", Integer, primary_key=True),
@@ -137,6 +153,7 @@ devices = Table(
     Column("zones", JSON),
     Column("revoked_at", Stamp),
     Column("created_at", Stamp, nullable=False),
+    Column("printer_id", Integer, ForeignKey("printers.id")),  # a kiosk's printer
     UniqueConstraint("hall_id", "code", name="uq_devices_hall_code"),
 )
 
@@ -201,7 +218,8 @@ tickets = Table(
     UniqueConstraint("zone_id", "business_date", "seq", name="uq_tickets_zone_day_seq"),
     Index("ix_tickets_queue", "queue_zone_id", "status", "rank", "queue_key"),
     Index("ix_tickets_target", "target_window_id", "status"),
-    Index("ix_tickets_day_status", "business_date", "status"),
+    # Status first: the sweep looks for the few open tickets of past days among millions closed.
+    Index("ix_tickets_status_day", "status", "business_date"),
     Index("ix_tickets_phone_hash", "phone_hash"),
     # A window never holds two active tickets: enforced by the database, not only by code.
     Index("uq_tickets_active_window", "window_id", unique=True,
@@ -220,6 +238,26 @@ ticket_history = Table(
     Column("window_id", Integer, ForeignKey("windows.id")),
     Column("actor", String(80)),
     Column("detail", JSON),
+)
+
+print_jobs = Table(
+    # The spooler's durable queue (printer_driver.spooler.JobStore): queued → printing → done,
+    # back to queued with a next attempt time after a failed send, failed after the last attempt.
+    "print_jobs", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("printer_id", Integer, ForeignKey("printers.id"), nullable=False),
+    Column("kind", String(32), nullable=False),         # a printer_driver layout: ticket, receipt, …
+    Column("data", JSON, nullable=False),               # that layout's input
+    Column("lang", String(8), nullable=False, server_default="zh-CN"),
+    Column("status", String(16), nullable=False),       # queued printing done failed cancelled
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", String(500)),
+    Column("next_attempt_at", Stamp),
+    Column("reprint", Boolean, nullable=False, server_default=text("false")),
+    Column("ticket_id", BigInteger, ForeignKey("tickets.id"), index=True),
+    Column("created_at", Stamp, nullable=False),
+    Column("updated_at", Stamp, nullable=False),
+    Index("ix_print_jobs_claim", "printer_id", "status", "next_attempt_at", "id"),
 )
 
 holidays = Table(

@@ -166,7 +166,8 @@ def authenticate(conn: Connection, *, token_hash: str, now: datetime, security: 
     d = conn.execute(select(T.devices).where(T.devices.c.token_hash == token_hash)).mappings().first()
     if d is not None and d["revoked_at"] is None:
         actor = Actor(name=f"device:{d['code']}", roles=frozenset({d["role"]}), device_id=d["id"],
-                      client_addr=client_addr, zones=tuple(d["zones"]) if d["zones"] else None)
+                      client_addr=client_addr, zones=tuple(d["zones"]) if d["zones"] else None,
+                      printer_id=d["printer_id"])
         return Authenticated(actor, None, token_hash)
     return None
 

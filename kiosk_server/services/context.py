@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ class Actor:
     session_id: int | None = None
     client_addr: str | None = None
     zones: tuple[str, ...] | None = None  # a display device's zone filter
+    printer_id: int | None = None  # a kiosk's printer: the tickets it issues are printed there
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
@@ -53,6 +54,8 @@ class Hall:
     recall_cap: int
     requeue_after: int
     default_service_s: int
+    holidays: frozenset[date] = frozenset()   # closed although a weekday
+    workdays: frozenset[date] = frozenset()   # make-up working days (调休) open although a weekend
     row: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -62,7 +65,10 @@ def load_hall(conn: Connection, hall_id: int | None = None) -> Hall:
     r = conn.execute(q).mappings().first()
     if r is None:
         raise NotFound("not_found")
+    days = conn.execute(select(T.holidays.c.date, T.holidays.c.kind).where(T.holidays.c.hall_id == r["id"])).all()
     return Hall(id=r["id"], code=r["code"], name=r["name"], tz=ZoneInfo(r["timezone"]),
+                holidays=frozenset(d for d, k in days if k == "holiday"),
+                workdays=frozenset(d for d, k in days if k == "workday"),
                 opening_hours=r["opening_hours"], open_weekdays=frozenset(r["open_weekdays"]),
                 hotline=r["hotline"], priority_cap=r["priority_cap"], recall_cap=r["recall_cap"],
                 requeue_after=r["requeue_after"], default_service_s=r["default_service_s"], row=dict(r))

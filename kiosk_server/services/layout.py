@@ -48,8 +48,14 @@ def import_layout(conn: Connection, layout: Layout, *, keys: Keys, device_tokens
         conn.execute(delete(T.window_zones).where(T.window_zones.c.window_id == wid))
         conn.execute(insert(T.window_zones), [{"window_id": wid, "zone_id": zone_ids[z], "position": i}
                                               for i, z in enumerate(w.zones)])
+    printer_ids: dict[str, int] = {}
+    for pr in layout.printers:
+        # The status is the spooler's to keep; a printer left out of the file stays as it is.
+        printer_ids[pr.code] = _upsert(conn, T.printers, {"hall_id": hall_id, "code": pr.code}, {
+            "name": pr.name, "transport": dict(pr.transport), "profile": dict(pr.profile), "enabled": pr.enabled})
     for d in layout.devices:
-        values: dict[str, Any] = {"name": d.name, "role": d.role, "zones": d.zones}
+        values: dict[str, Any] = {"name": d.name, "role": d.role, "zones": d.zones,
+                                  "printer_id": printer_ids.get(d.printer) if d.printer else None}
         if d.code in device_tokens:
             values["token_hash"] = keys.token_hash(device_tokens[d.code])
             values["revoked_at"] = None
@@ -64,6 +70,7 @@ def import_layout(conn: Connection, layout: Layout, *, keys: Keys, device_tokens
         conn.execute(delete(T.holidays).where(T.holidays.c.hall_id == hall_id, T.holidays.c.date == day))
         conn.execute(insert(T.holidays).values(hall_id=hall_id, date=day, kind=hd.kind, name=hd.name))
     audit.record(conn, actor=actor, action="config.import", at=now, object_type="hall", object_id=h.code,
-                 detail={"zones": len(layout.zones), "windows": len(layout.windows), "devices": len(layout.devices)})
+                 detail={"zones": len(layout.zones), "windows": len(layout.windows), "devices": len(layout.devices),
+                         "printers": len(layout.printers)})
     ev = append_event(conn, hall_id=hall_id, type="config.changed", at=now, payload={"what": "layout"})
     return hall_id, [ev]

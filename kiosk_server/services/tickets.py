@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kiosk_server.db import tables as T
@@ -17,7 +17,7 @@ from kiosk_server.domain.errors import Conflict, Forbidden, NotFound
 from kiosk_server.domain.model import (
     ACTIVE_STATUSES, TRANSITIONS, Priority, QueueRank, Role, TicketStatus, WindowState, format_number,
 )
-from kiosk_server.services import audit
+from kiosk_server.services import audit, printing
 from kiosk_server.services.context import Actor, Clock, Hall
 from kiosk_server.services.events import Event, append_event
 from kiosk_server.services.security import Keys
@@ -118,13 +118,8 @@ def estimated_wait_s(conn: Connection, hall: Hall, zone: dict[str, Any], ahead: 
 def zone_is_open(conn: Connection, hall: Hall, zone: dict[str, Any], now: datetime) -> bool:
     if not zone["enabled"]:
         return False
-    today = business_date(now, hall.tz)
-    exceptions = dict(conn.execute(select(T.holidays.c.date, T.holidays.c.kind)
-                                   .where(T.holidays.c.hall_id == hall.id, T.holidays.c.date == today)).all())
-    closed = {d for d, k in exceptions.items() if k == "holiday"}
-    extra = {d for d, k in exceptions.items() if k == "workday"}
     hours = zone["opening_hours"] or hall.opening_hours
-    return is_open(now, hall.tz, hours, closed, set(hall.open_weekdays), extra)
+    return is_open(now, hall.tz, hours, hall.holidays, hall.open_weekdays, hall.workdays)
 
 
 def queue_time(now: datetime, hall: Hall) -> float:
@@ -224,7 +219,11 @@ _NEXT_NUMBER = {name: _counter_statement(name) for name in ("sqlite", "postgresq
 def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, actor: Actor, zone_code: str,
                  matter_code: str | None = None, priority: str = Priority.NORMAL, phone: str | None = None,
                  appointment_code: str | None = None, application_number: str | None = None,
-                 ignore_opening_hours: bool = False) -> Outcome:
+                 ignore_opening_hours: bool = False, status_base_url: str | None = None,
+                 lang: str = "zh-CN") -> Outcome:
+    """Issue a ticket. A kiosk with a printer gets its slip queued in the same transaction
+    (`print`: {"job_id", "state"}; printed by the spooler after the commit, never here);
+    `status_base_url` is the public address the ticket's QR code points at, `lang` the slip's."""
     now = clock.now()
     today = business_date(now, hall.tz)
     zone = conn.execute(_ZONE_BY_CODE, {"hall_id": hall.id, "code": zone_code}).mappings().first()
@@ -268,7 +267,16 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
         "priority": str(priority), "status": TicketStatus.WAITING.value,
         "waiting_ahead": ahead, "estimated_wait_s": int(round(avg * ahead / max(1, open_windows))),
         "issued_at": now, "business_date": today, "public_token": row["public_token"],
+        "status_url": f"{status_base_url or ''}/t/{row['public_token']}", "print": None,
     }
+    if actor.printer_id is not None:  # a kiosk with a printer: a read and an insert more (and a NOTIFY
+        # on PostgreSQL); the printing itself happens in the spooler's thread after the commit
+        data = printing.ticket_slip_data(
+            hall, number=number, zone=result["zone"], matter=result["matter"], priority=result["priority"],
+            waiting_ahead=ahead, estimated_wait_s=result["estimated_wait_s"], issued_at=now,
+            status_url=printing.slip_status_url(status_base_url, row["public_token"]))
+        result["print"] = printing.queue_job(conn, printer_id=actor.printer_id, kind="ticket", data=data, lang=lang,
+                                             now=now, ticket_id=row["id"])
     return Outcome(result, [ev])
 
 
@@ -290,8 +298,14 @@ def _queue_head(conn: Connection, w: dict[str, Any], zone_ids: list[int], today:
     return conn.execute(q).first()
 
 
+# The condition is spelled exactly as the partial unique index's, so SQLite uses that index
+# (it matches partial indexes by the text of the condition, not by bound parameters).
+_ACTIVE_AT_WINDOW = select(tk).where(tk.c.window_id == bindparam("window_id"),
+                                     text("tickets.status IN ('called', 'serving')"))
+
+
 def _active_ticket(conn: Connection, window_id: int) -> dict[str, Any] | None:
-    r = conn.execute(select(tk).where(tk.c.window_id == window_id, tk.c.status.in_(ACTIVE_STATUSES))).mappings().first()
+    r = conn.execute(_ACTIVE_AT_WINDOW, {"window_id": window_id}).mappings().first()
     return dict(r) if r else None
 
 

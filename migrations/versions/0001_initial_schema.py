@@ -225,7 +225,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('zone_id', 'business_date', 'seq', name='uq_tickets_zone_day_seq')
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.create_index('ix_tickets_day_status', ['business_date', 'status'], unique=False)
+        batch_op.create_index('ix_tickets_status_day', ['status', 'business_date'], unique=False)
         batch_op.create_index('ix_tickets_phone_hash', ['phone_hash'], unique=False)
         batch_op.create_index('ix_tickets_queue', ['queue_zone_id', 'status', 'rank', 'queue_key'], unique=False)
         batch_op.create_index('ix_tickets_target', ['target_window_id', 'status'], unique=False)
@@ -285,7 +285,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_tickets_target')
         batch_op.drop_index('ix_tickets_queue')
         batch_op.drop_index('ix_tickets_phone_hash')
-        batch_op.drop_index('ix_tickets_day_status')
+        batch_op.drop_index('ix_tickets_status_day')
 
     op.drop_table('tickets')
     op.drop_table('window_zones')

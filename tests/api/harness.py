@@ -77,10 +77,20 @@ def _params(dependant: Any, attr: str) -> list[Any]:
     return out
 
 
+def _body_model(annotation: Any) -> Any:
+    """The model of a body parameter; an optional body (`Model | None = None`) is sent as Model."""
+    import types
+    import typing
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return members[0] if len(members) == 1 else annotation
+    return annotation
+
+
 def _from_api(path: str, methods: set[str], extra: dict[str, Any] | None, dependant: Any) -> list[RouteInfo]:
     roles = (extra or {}).get("x-roles")
     body = _params(dependant, "body_params")
-    model = body[0].field_info.annotation if len(body) == 1 else None
+    model = _body_model(body[0].field_info.annotation) if len(body) == 1 else None
     pp = tuple((p.name, p.field_info.annotation) for p in _params(dependant, "path_params"))
     rq = tuple((p.name, p.field_info.annotation) for p in _params(dependant, "query_params")
                if p.field_info.is_required())

@@ -55,6 +55,14 @@ def test_demo_starts_and_serves_the_six_sample_zones(tmp_path: Path):
         r = httpx.post(f"http://127.0.0.1:{port}/api/v1/tickets", json={"zone": "C"},
                        headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 201 and r.json()["number"] == "C001"
+        # K1's printer P1 prints on the demo's printer simulator, which keeps each slip as a picture
+        assert r.json()["print"]["state"] == "queued", r.json()
+        previews = tmp_path / "data" / "printer-previews"
+        assert str(previews) in text
+        deadline = time.monotonic() + 15
+        while not (previews / "slip-0001.png").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (previews / "slip-0001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)

@@ -17,7 +17,7 @@ from kiosk_server.db import migrate
 from kiosk_server.db.engine import make_engine
 from kiosk_server.db.tables import audit_log, metadata
 
-HEAD = "0001"
+HEAD = "0002"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -92,3 +92,33 @@ def test_audit_log_is_append_only(migrated: Engine) -> None:
     with migrated.connect() as conn:
         rows = conn.execute(select(audit_log.c.id, audit_log.c.actor)).all()
     assert [tuple(r) for r in rows] == [(1, "admin")]
+
+
+def test_printing_downgrades_and_upgrades_with_data(migrated: Engine) -> None:
+    """0002 → 0001 → 0002 with a hall, a kiosk that has a printer and a print job: the devices keep
+    their rows (SQLite rebuilds the table in batch mode), the printing tables go and come back."""
+    from kiosk_server.config import load_settings
+    from kiosk_server.db.engine import Database
+    from kiosk_server.db.tables import devices, print_jobs, printers
+    from kiosk_server.services.context import SYSTEM
+    from kiosk_server.services.layout import import_layout
+    from kiosk_server.services.printing import queue_job
+    from kiosk_server.services.security import Keys
+    from tests.support.hall import EXAMPLE, SESSION_ENV
+    s = load_settings(EXAMPLE, env=SESSION_ENV)
+    now = datetime.now(timezone.utc)
+    with Database(migrated).write() as conn:
+        import_layout(conn, s.layout, keys=Keys(s.secret_key, s.data_key), device_tokens={}, actor=SYSTEM, now=now)
+        pid = conn.execute(select(devices.c.printer_id).where(devices.c.code == "K1")).scalar_one()
+        assert queue_job(conn, printer_id=pid, kind="ticket", data={"n": 1}, lang="zh-CN", now=now)["job_id"] == 1
+    migrate.downgrade(migrated, "0001")
+    assert migrate.current(migrated) == "0001"
+    names = set(inspect(migrated).get_table_names())
+    assert "printers" not in names and "print_jobs" not in names
+    assert "printer_id" not in {c["name"] for c in inspect(migrated).get_columns("devices")}
+    with migrated.connect() as conn:
+        assert sorted(conn.execute(text("SELECT code FROM devices")).scalars()) == ["K1", "S1", "S2"]
+    migrate.upgrade(migrated)
+    with migrated.connect() as conn:
+        assert conn.execute(select(printers.c.id)).all() == [] and conn.execute(select(print_jobs.c.id)).all() == []
+        assert set(conn.execute(select(devices.c.printer_id)).scalars()) == {None}

@@ -1,36 +1,61 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
 
 from kiosk_server.api.deps import PUBLIC, Ctx, Principal, roles
+from kiosk_server.api.errors import lang_of
 from kiosk_server.api.responses import JSON
-from kiosk_server.api.schemas import ERRORS, PublicTicket, TicketCreate, TicketIssued
+from kiosk_server.api.schemas import ERRORS, KioskMenu, PublicTicket, TicketCreate, TicketIssued
 from kiosk_server.db import queries
 from kiosk_server.domain.calendar import business_date
 from kiosk_server.domain.errors import NotFound
+from kiosk_server.i18n import t as tr
 from kiosk_server.services import tickets as svc
+from kiosk_server.services.printing import state_message_key
 
 router = APIRouter(prefix="/api/v1", tags=["kiosk"], responses=ERRORS)
 
 
-@router.get("/kiosk/menu", openapi_extra=roles("kiosk", "operator"))
-async def menu(actor: Principal, c: Ctx) -> JSON:
+@router.get("/kiosk/menu", response_model=KioskMenu, openapi_extra=roles("kiosk", "operator"))
+async def menu(request: Request, actor: Principal, c: Ctx) -> JSON:
+    """The zones and matters to offer, and the kiosk's printer (`printer`: {"code", "state":
+    ready | unavailable | unknown, "status", "message"}; None for a kiosk without one)."""
     hall = c.hall
     now = c.clock.now()
-    return JSON(c.read(queries.kiosk_menu, hall, now, business_date(now, hall.tz), c.settings.ignore_opening_hours))
+
+    def read(conn: Any) -> dict[str, Any]:
+        body = queries.kiosk_menu(conn, hall, now, business_date(now, hall.tz), c.settings.ignore_opening_hours)
+        body["printer"] = queries.kiosk_printer(conn, actor.printer_id)
+        return body
+    body = c.read(read)
+    p = body["printer"]
+    if p is not None:
+        p["message"] = tr(state_message_key(p.pop("enabled"), p["status"]), lang_of(request))
+    return JSON(body)
 
 
 @router.post("/tickets", status_code=201, response_model=TicketIssued, openapi_extra=roles("kiosk", "clerk", "operator"))
-async def issue(body: TicketCreate, actor: Principal, c: Ctx) -> JSON:
+async def issue(body: TicketCreate, request: Request, actor: Principal, c: Ctx) -> JSON:
+    """Issue a ticket. From a kiosk with a printer, `print` says what becomes of the slip:
+    `queued` (it prints now) or `unavailable` (the printer cannot print now: show the QR code on
+    screen; the slip is kept and prints when the printer is back). Printing never runs here."""
+    lang = lang_of(request)
     out = await c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=actor, zone_code=body.zone,
                   matter_code=body.matter, priority=body.priority, phone=body.phone,
                   appointment_code=body.appointment_code, application_number=body.application_number,
-                  ignore_opening_hours=c.settings.ignore_opening_hours)
+                  ignore_opening_hours=c.settings.ignore_opening_hours,
+                  status_base_url=c.settings.server.public_base_url, lang=lang)
     c.count("tickets_issued")
     t = out.ticket
     assert t is not None
-    t["status_url"] = f"{c.settings.server.public_base_url or ''}/t/{t['public_token']}"
-    t["print"] = None  # printing arrives with the spooler
+    printed = t["print"]
+    if printed is not None:
+        if printed["job_id"] is not None:
+            c.wake_printer(actor.printer_id)
+        if printed["state"] == "unavailable":
+            printed["message"] = tr("print.unavailable", lang)
     return JSON(t, status_code=201)
 
 

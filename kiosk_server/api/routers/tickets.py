@@ -3,16 +3,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from kiosk_server.api.deps import Ctx, Principal, roles
+from kiosk_server.api.errors import lang_of
 from kiosk_server.api.responses import JSON
 from kiosk_server.api.routers.windows import ticket_response
-from kiosk_server.api.schemas import ERRORS, TicketOut, TransferIn
+from kiosk_server.api.schemas import ERRORS, PrintQueued, ReprintIn, TicketOut, TransferIn
 from kiosk_server.db import queries
 from kiosk_server.domain.calendar import business_date as to_business_date
 from kiosk_server.domain.errors import NotFound
 from kiosk_server.domain.model import TicketStatus
+from kiosk_server.services import printing
 from kiosk_server.services import tickets as svc
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], responses=ERRORS)
@@ -53,6 +55,18 @@ async def finish(actor: Principal, c: Ctx, ticket_id: int = TicketId) -> JSON:
 @router.post("/{ticket_id}/cancel", response_model=TicketOut, openapi_extra=STAFF)
 async def cancel(actor: Principal, c: Ctx, ticket_id: int = TicketId) -> JSON:
     return await _act(svc.cancel, c, actor, ticket_id)
+
+
+@router.post("/{ticket_id}/reprint", status_code=202, response_model=PrintQueued, openapi_extra=STAFF)
+async def reprint(request: Request, actor: Principal, c: Ctx, body: ReprintIn | None = None,
+                  ticket_id: int = TicketId) -> JSON:
+    """补打: print an open ticket again with the reprint marker, on `printer` or else on the
+    printer of its last slip (audited). Staff only: a kiosk never reprints by ticket id."""
+    out = await c.submit(printing.reprint_ticket, hall=c.hall, clock=c.clock, actor=actor, ticket_id=ticket_id,
+                         printer_code=body.printer if body else None,
+                         status_base_url=c.settings.server.public_base_url, lang=lang_of(request))
+    c.wake_printer(out.pop("printer_id"))
+    return JSON(out, status_code=202)
 
 
 @router.get("/{ticket_id}", response_model=TicketOut, openapi_extra=STAFF)

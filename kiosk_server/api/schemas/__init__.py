@@ -56,7 +56,66 @@ class Ref(BaseModel):
 
 class PrintState(BaseModel):
     job_id: int | None
-    state: str
+    state: Literal["queued", "unavailable"]
+    message: str | None = None  # when unavailable: what the kiosk tells the citizen
+
+
+class KioskPrinter(BaseModel):
+    code: str
+    state: Literal["ready", "unavailable", "unknown"]
+    status: dict[str, Any] | None
+    message: str
+
+
+class KioskMenu(BaseModel):
+    hall: dict[str, Any]
+    zones: list[dict[str, Any]]
+    printer: KioskPrinter | None
+
+
+class ReprintIn(Body):
+    printer: str | None = Field(default=None, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class TicketRef(BaseModel):
+    id: int
+    number: str
+
+
+class PrintQueued(BaseModel):
+    job_id: int | None
+    state: Literal["queued", "unavailable"]
+    printer: str
+    ticket: TicketRef
+
+
+class PrintJobOut(BaseModel):
+    id: int
+    printer: str
+    kind: str
+    status: Literal["queued", "printing", "done", "failed", "cancelled"]
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    reprint: bool
+    lang: str
+    ticket: TicketRef | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PrinterOut(BaseModel):
+    code: str
+    name: str
+    enabled: bool
+    state: Literal["ready", "unavailable", "unknown"]
+    status: dict[str, Any] | None
+    status_at: datetime | None
+    transport: dict[str, Any]
+    profile: dict[str, Any]
+    kiosks: list[str]
+    jobs: dict[str, int]
+    message: str
 
 
 class TicketIssued(BaseModel):
