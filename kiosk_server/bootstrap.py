@@ -119,6 +119,7 @@ class Container:
         with self.db.read() as conn:
             return fn(conn, *args, **kw)
 
+    app_metrics: Any = None  # the request metrics middleware, set by create_app
     fanout: Any = None  # PgFanout on PostgreSQL: events reach the hub through it, in seq order
     printing: Any = None  # spoolers.PrintRuntime while the app runs them
 

@@ -334,12 +334,12 @@ def parse_config(data: dict[str, Any], *, env: dict[str, str] | None = None, bas
         data_key = env.get(security.data_key_env, "")
         if require_secrets:
             if len(secret_key) < 32:
-                problems.append((f"security.secret_key_env",
+                problems.append(("security.secret_key_env",
                                  f"environment variable {security.secret_key_env} must hold a secret of at least 32 characters"))
             elif secret_key in KNOWN_DEFAULT_SECRETS:
                 problems.append(("security.secret_key_env", "a default secret is in force; set your own"))
             if not _valid_data_key(data_key):
-                problems.append((f"security.data_key_env",
+                problems.append(("security.data_key_env",
                                  f"environment variable {security.data_key_env} must hold 32 bytes as 64 hex digits"))
             elif data_key in KNOWN_DEFAULT_SECRETS:
                 problems.append(("security.data_key_env", "a default key is in force; set your own"))

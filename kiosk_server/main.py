@@ -65,7 +65,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, container: boo
         app.include_router(r)
     errors.install(app)
     metrics = RequestMetrics(app.router)
-    c.app_metrics = metrics  # type: ignore[attr-defined]
+    c.app_metrics = metrics
     app.add_middleware(_Wrap, inner=metrics)
     return app
 

@@ -99,9 +99,6 @@ class LedSign(ABC):
             raise ValueError(f"LED address {address} out of range {MIN_ADDRESS}-{MAX_ADDRESS}")
         return self.frame(address, self.text_bytes(text))
 
-    def encode_window(self, address: int, w: WindowView) -> bytes:
-        return self.encode(address, self.text_for(w))
-
     @abstractmethod
     def frame(self, address: int, text: bytes) -> bytes:
         """The frame that shows `text` (already in the strip's charset) at `address`."""

@@ -6,7 +6,7 @@ from datetime import timezone
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer,
-    LargeBinary, MetaData, String, Table, Text, UniqueConstraint, text,
+    LargeBinary, MetaData, String, Table, UniqueConstraint, text,
 )
 from sqlalchemy.types import TypeDecorator
 

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from kiosk_server.config import SecurityConfig
 from kiosk_server.db import tables as T
 from kiosk_server.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from kiosk_server.domain.model import Role, check_roles
+from kiosk_server.domain.model import check_roles
 from kiosk_server.services import audit
 from kiosk_server.services.context import Actor
 from kiosk_server.services.security import Keys, hash_password, new_token, password_problem, verify_password
@@ -182,13 +182,25 @@ def logout(conn: Connection, *, actor: Actor, token_hash: str, now: datetime) ->
     audit.record(conn, actor=actor, action="auth.logout", at=now, object_type="user", object_id=actor.user_id)
 
 
-def set_device_token(conn: Connection, *, device_code: str, hall_id: int, keys: Keys) -> str:
-    token = new_token()
+def _update_device(conn: Connection, hall_id: int, device_code: str, **values: Any) -> None:
     n = conn.execute(update(T.devices).where(T.devices.c.hall_id == hall_id, T.devices.c.code == device_code)
-                     .values(token_hash=keys.token_hash(token), revoked_at=None)).rowcount
+                     .values(**values)).rowcount
     if n != 1:
         raise NotFound("not_found")
-    return token
 
 
-ROLES = [r.value for r in Role]
+def set_device_token(conn: Connection, *, device_code: str, hall_id: int, keys: Keys, actor: Actor,
+                     now: datetime) -> dict[str, str]:
+    """A new token for a device (the old one stops working); the token is shown once."""
+    token = new_token()
+    _update_device(conn, hall_id, device_code, token_hash=keys.token_hash(token), revoked_at=None)
+    audit.record(conn, actor=actor, action="device.token", at=now, object_type="device", object_id=device_code)
+    return {"code": device_code, "token": token}
+
+
+def revoke_device(conn: Connection, *, device_code: str, hall_id: int, actor: Actor, now: datetime) -> dict[str, Any]:
+    _update_device(conn, hall_id, device_code, revoked_at=now)
+    audit.record(conn, actor=actor, action="device.revoke", at=now, object_type="device", object_id=device_code)
+    return {"code": device_code, "revoked": True}
+
+

@@ -15,7 +15,7 @@ from kiosk_server.db import tables as T
 from kiosk_server.domain.calendar import business_date, is_open
 from kiosk_server.domain.errors import Conflict, Forbidden, NotFound
 from kiosk_server.domain.model import (
-    ACTIVE_STATUSES, TRANSITIONS, Priority, QueueRank, Role, TicketStatus, WindowState, format_number,
+    TRANSITIONS, Priority, QueueRank, Role, TicketStatus, WindowState, format_number,
 )
 from kiosk_server.services import audit, printing
 from kiosk_server.services.context import Actor, Clock, Hall

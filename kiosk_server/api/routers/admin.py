@@ -17,7 +17,7 @@ from kiosk_server.db import queries
 from kiosk_server.db import tables as T
 from kiosk_server.domain.errors import Conflict, NotFound
 from kiosk_server.i18n import t as tr
-from kiosk_server.services import audit, printing
+from kiosk_server.services import printing
 from kiosk_server.services import auth as svc
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=ERRORS)
@@ -46,30 +46,15 @@ async def update_user(body: UserUpdate, actor: Principal, c: Ctx, user_id: int =
     return JSON(u)
 
 
-def _device_token(conn: Any, *, c: Any, actor: Any, code: str, revoke: bool) -> dict[str, Any]:
-    now = c.clock.now()
-    if revoke:
-        from sqlalchemy import update
-        from kiosk_server.domain.errors import NotFound
-        n = conn.execute(update(T.devices).where(T.devices.c.hall_id == c.hall.id, T.devices.c.code == code)
-                         .values(revoked_at=now)).rowcount
-        if n != 1:
-            raise NotFound("not_found")
-        audit.record(conn, actor=actor, action="device.revoke", at=now, object_type="device", object_id=code)
-        return {"code": code, "revoked": True}
-    token = svc.set_device_token(conn, device_code=code, hall_id=c.hall.id, keys=c.keys)
-    audit.record(conn, actor=actor, action="device.token", at=now, object_type="device", object_id=code)
-    return {"code": code, "token": token}
-
-
 @router.post("/devices/{code}/token", response_model=DeviceToken, openapi_extra=roles("operator"))
 async def issue_device_token(actor: Principal, c: Ctx, code: str = DeviceCode) -> JSON:
-    return JSON(await c.submit(_device_token, c=c, actor=actor, code=code, revoke=False))
+    return JSON(await c.submit(svc.set_device_token, device_code=code, hall_id=c.hall.id, keys=c.keys, actor=actor,
+                                now=c.clock.now()))
 
 
 @router.post("/devices/{code}/revoke", openapi_extra=roles("operator"))
 async def revoke_device(actor: Principal, c: Ctx, code: str = DeviceCode) -> JSON:
-    out = await c.submit(_device_token, c=c, actor=actor, code=code, revoke=True)
+    out = await c.submit(svc.revoke_device, device_code=code, hall_id=c.hall.id, actor=actor, now=c.clock.now())
     c.auth_cache.clear()
     return JSON(out)
 

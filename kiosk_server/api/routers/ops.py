@@ -20,7 +20,7 @@ async def healthz(c: Ctx) -> JSON:
 
 @router.get("/metrics", openapi_extra=roles(PUBLIC), response_class=PlainTextResponse)
 async def metrics(c: Ctx) -> PlainTextResponse:
-    m = c.app_metrics if hasattr(c, "app_metrics") else None
+    m = c.app_metrics
     lines = []
     for name, value in sorted(c.counters.items()):
         kind = "gauge" if name == "ws_connections" else "counter"
