@@ -214,8 +214,10 @@ def test_stream_accepts_the_token_as_query_parameter(hall_api: Harness) -> None:
     """Browsers cannot set headers on a websocket: ?token= works, and is refused just the same."""
     with hall_api.client.websocket_connect(f"{STREAM}?token={hall_api.token('S1')}") as ws:
         assert ws.receive_json()["type"] == "snapshot"
+    with hall_api.client.websocket_connect(f"{STREAM}?token={hall_api.token('K1')}") as ws:  # the kiosk page
+        assert ws.receive_json()["type"] == "snapshot"
     with pytest.raises(WebSocketDisconnect) as e:
-        with hall_api.client.websocket_connect(f"{STREAM}?token={hall_api.token('K1')}") as ws:
+        with hall_api.client.websocket_connect(f"{STREAM}?token={hall_api.token('aud')}") as ws:
             ws.receive_text()
     assert e.value.code == 1008
 

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1/display", tags=["display"], responses=ERRORS)
 log = logging.getLogger("kiosk_server.stream")
 REPLAY_LIMIT = 1000        # more missed events than this: send a snapshot instead
 HEARTBEAT_S = 15.0
-STREAM_ROLES = ["display", "operator", "clerk"]
+STREAM_ROLES = ["display", "operator", "clerk", "kiosk"]
 ZONES = r"^[A-Za-z0-9_,-]*$"  # comma-separated zone codes
 
 

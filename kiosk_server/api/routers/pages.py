@@ -6,6 +6,10 @@
     GET /static/display/{name}             display.js, display.css (display_client/web/)
     GET /static/display/fonts/{name}       the vendored Noto Sans SC web font (display_client/web/fonts/)
     GET /static/voice/zh-CN/{name}         the voice pack clips, one per announcement token (<token>.wav)
+    GET /kiosk, /clerk, /admin             the ticket machine, the clerk's console, the operator's admin
+    GET /t/{public_token}                  the public status page a ticket's QR code opens
+    GET /static/web/{folder}/{name}        their files (kiosk_server/web/<folder>/): common (shared module
+                                           and style), i18n (translation tables), kiosk, clerk, admin, status
 
 Every route is public (declared, as every route must be, in `x-roles`). Names are looked up in
 one folder only: no separators, no leading dot, and the resolved file must sit in that folder;
@@ -18,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter
+from fastapi import Path as FastPath
 from fastapi.responses import FileResponse
 
 import display_client
@@ -31,8 +36,11 @@ PACKAGE = Path(display_client.__file__).resolve().parent
 WEB = PACKAGE / "web"
 FONTS = WEB / "fonts"
 VOICE = PACKAGE / "voice" / "zh-CN"
+PAGES = Path(__file__).resolve().parents[2] / "web"
+PAGE_FOLDERS = ("common", "i18n", "kiosk", "clerk", "admin", "status")
 
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+         ".json": "application/json; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".woff2": "font/woff2", ".wav": "audio/wav",
          ".txt": "text/plain; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
 # The page and its code may change with an upgrade: revalidate. Fonts and clips barely change.
@@ -106,3 +114,40 @@ async def voice_clip(name: str) -> FileResponse:
         if stored is not None:
             nfc = stored
     return _send(_file(VOICE, nfc, {".wav"}), LONG_CACHE)
+
+
+async def _page(folder: str) -> FileResponse:
+    return _send(_file(PAGES / folder, "index.html", {".html"}), NO_CACHE, PAGE_HEADERS)
+
+
+@router.get("/kiosk", openapi_extra=PUBLIC_ROUTE, summary="The ticket machine page (HTML; the kiosk device token "
+            "comes from ?token= or localStorage)", response_class=FileResponse)
+async def kiosk_page() -> FileResponse:
+    return await _page("kiosk")
+
+
+@router.get("/clerk", openapi_extra=PUBLIC_ROUTE, summary="The clerk's window console (HTML; sign in on the page)",
+            response_class=FileResponse)
+async def clerk_page() -> FileResponse:
+    return await _page("clerk")
+
+
+@router.get("/admin", openapi_extra=PUBLIC_ROUTE, summary="The operator's administration (HTML; sign in on the page)",
+            response_class=FileResponse)
+async def admin_page() -> FileResponse:
+    return await _page("admin")
+
+
+@router.get("/t/{public_token}", openapi_extra=PUBLIC_ROUTE, summary="A ticket's public status page (HTML)",
+            response_class=FileResponse)
+async def status_page(public_token: str = FastPath(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+                      ) -> FileResponse:
+    return await _page("status")
+
+
+@router.get("/static/web/{folder}/{name}", openapi_extra=PUBLIC_ROUTE, summary="A file of the kiosk, clerk, "
+            "admin or status page", response_class=FileResponse)
+async def page_static(folder: str, name: str) -> FileResponse:
+    if folder not in PAGE_FOLDERS:
+        raise NotFound()
+    return _send(_file(PAGES / folder, name, {".js", ".css", ".json", ".png", ".svg"}), NO_CACHE)
