@@ -3,9 +3,14 @@ that falls behind is cut off, not waited for: it reconnects with `since` and res
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
+
+WIRE_CACHE = 4096  # encoded events kept: every screen sends the same text
 
 Event = dict[str, Any]
 
@@ -37,6 +42,7 @@ class EventHub:
         self.last_seq = 0
         self.published = 0
         self.dropped_subscribers = 0
+        self._wire: OrderedDict[int, str] = OrderedDict()
 
     def subscribe(self, zones: Iterable[str] | None = None, session_key: str | None = None) -> Subscriber:
         sub = Subscriber(frozenset(zones) if zones else None, session_key, asyncio.Queue(maxsize=self.queue_size))
@@ -58,6 +64,16 @@ class EventHub:
                 except asyncio.QueueFull:
                     self.dropped_subscribers += 1
                     sub.close("slow")
+
+    def wire(self, ev: Event) -> str:
+        """The event as the screens receive it, encoded once for all of them."""
+        seq = ev["seq"]
+        text = self._wire.get(seq)
+        if text is None:
+            text = self._wire[seq] = orjson.dumps(ev).decode()
+            if len(self._wire) > WIRE_CACHE:
+                self._wire.popitem(last=False)
+        return text
 
     def close_session(self, session_key: str) -> int:
         n = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any
 
 import orjson
@@ -16,11 +17,16 @@ from kiosk_server.bootstrap import Container
 from kiosk_server.db import queries
 from kiosk_server.domain.calendar import business_date
 from kiosk_server.domain.errors import DomainError
+from kiosk_server.realtime.hub import EventHub, Subscriber
 
 router = APIRouter(prefix="/api/v1/display", tags=["display"], responses=ERRORS)
 log = logging.getLogger("kiosk_server.stream")
 REPLAY_LIMIT = 1000        # more missed events than this: send a snapshot instead
 HEARTBEAT_S = 15.0
+CLOSE_WAIT_S = 30.0        # how long a dropped screen's 1013 waits for the screen to read again
+WORKER_HEADER = b"x-hall-worker"
+PING: dict[str, Any] = {"type": "ping"}  # put in a quiet screen's queue by its handler
+PING_TEXT = '{"type":"ping"}'
 STREAM_ROLES = ["display", "operator", "clerk", "kiosk"]
 ZONES = r"^[A-Za-z0-9_,-]*$"  # comma-separated zone codes
 
@@ -45,6 +51,11 @@ async def snapshot(actor: Principal, c: Ctx, zones: str | None = Query(default=N
 @router.websocket("/stream")
 async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le=2**62),
                  zones: str | None = Query(default=None, max_length=200, pattern=ZONES)) -> None:
+    """One screen: a sender task drains its hub queue onto the socket, a receiver task reads
+    its requests, and this task waits for either to end or for the hub to cut the screen off.
+    A screen that stops reading blocks only its own sender; when its queue overflows the hub
+    closes it, the blocked send is abandoned and the socket is closed with 1013 (delivered
+    whenever the screen reads again: it then reconnects with `since`)."""
     c: Container = ws.app.state.container
     try:
         a = resolve(c, bearer(ws.headers, ws.query_params), ws.client.host if ws.client else None)
@@ -55,33 +66,30 @@ async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le
     zone_set = _zones(zones, a.actor.zones)
     sub = c.hub.subscribe(zone_set, a.token_hash)  # subscribe first: nothing falls between replay and live
     c.count("ws_connections")
+    tasks: list[asyncio.Task[Any]] = []
     try:
-        await ws.accept()
+        # The worker's process id: with several workers, tests and operators see which one serves a screen.
+        await ws.accept(headers=[(WORKER_HEADER, str(os.getpid()).encode())])
         last = await _catch_up(ws, c, since, zone_set)
+        sender = asyncio.create_task(_send(ws, c.hub, sub, last))
         receiver = asyncio.create_task(_receive(ws, c, zone_set, sub))
         closed = asyncio.create_task(sub.closed.wait())
-        try:
-            while True:
-                getter = asyncio.create_task(sub.queue.get())
-                done, _ = await asyncio.wait({getter, receiver, closed}, timeout=HEARTBEAT_S,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                if receiver in done or closed in done:
-                    break
-                if not done:
-                    await ws.send_text('{"type":"ping"}')
-                    continue
-                ev = getter.result()
-                if ev["seq"] <= last:
-                    continue
-                await ws.send_text(orjson.dumps(ev).decode())
-                last = ev["seq"]
-        finally:
-            for task in (receiver, closed):
-                task.cancel()
+        tasks = [sender, receiver, closed]
+        while True:
+            done, _ = await asyncio.wait(tasks, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED)
+            if done:
+                break
+            if sub.queue.empty():  # quiet for a while: the sender pings
+                sub.queue.put_nowait(PING)
+        for task in tasks:
+            task.cancel()  # a send stuck on a screen that stopped reading is abandoned here
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in (sender, receiver):
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
         if sub.closed_reason == "slow":
-            await ws.close(code=1013, reason="too slow; reconnect with since")
+            with contextlib.suppress(TimeoutError):  # sent once the screen reads again
+                await asyncio.wait_for(ws.close(code=1013, reason="too slow; reconnect with since"), CLOSE_WAIT_S)
         elif sub.closed_reason == "logout":
             await ws.close(code=1008, reason="logged out")
     except (WebSocketDisconnect, RuntimeError):
@@ -91,8 +99,22 @@ async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le
         with contextlib.suppress(Exception):
             await ws.close(code=1011)
     finally:
+        for task in tasks:
+            task.cancel()
         c.hub.unsubscribe(sub)
         c.count("ws_connections", -1)
+
+
+async def _send(ws: WebSocket, hub: EventHub, sub: Subscriber, last: int) -> None:
+    """The screen's queue onto its socket, in seq order, each event once."""
+    queue = sub.queue
+    while True:
+        ev = await queue.get()
+        if ev is PING:
+            await ws.send_text(PING_TEXT)
+        elif ev["seq"] > last:
+            await ws.send_text(hub.wire(ev))
+            last = ev["seq"]
 
 
 async def _catch_up(ws: WebSocket, c: Container, since: int | None, zones: set[str] | None) -> int:
