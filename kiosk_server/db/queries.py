@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from kiosk_server.db import tables as T
 from kiosk_server.domain.model import ACTIVE_STATUSES, TicketStatus
@@ -24,10 +24,11 @@ def ticket_body(conn: Connection, t: dict[str, Any]) -> dict[str, Any]:
     if t["window_id"] is not None:
         w = conn.execute(select(T.windows.c.code, T.windows.c.name).where(T.windows.c.id == t["window_id"])).first()
         window = {"code": w.code, "name": w.name}
-    hist = conn.execute(select(T.ticket_history).where(T.ticket_history.c.ticket_id == t["id"],
-                                                       T.ticket_history.c.action == "transfer")
+    hist = conn.execute(select(T.ticket_history, T.windows.c.code.label("from_window"))
+                        .outerjoin(T.windows, T.windows.c.id == T.ticket_history.c.window_id)
+                        .where(T.ticket_history.c.ticket_id == t["id"], T.ticket_history.c.action == "transfer")
                         .order_by(T.ticket_history.c.id)).mappings().all()
-    transfers = [{"at": h["at"], **(h["detail"] or {})} for h in hist]
+    transfers = [{"at": h["at"], "from_window": h["from_window"], **(h["detail"] or {})} for h in hist]
     apps = list(conn.execute(select(T.applications.c.id).where(T.applications.c.ticket_id == t["id"])).scalars())
     return {
         "id": t["id"], "number": t["number"], "zone": zones.get(t["zone_id"]), "queue_zone": zones.get(t["queue_zone_id"]),
@@ -252,3 +253,71 @@ def enabled_printers(conn: Connection, hall_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(select(T.printers).where(T.printers.c.hall_id == hall_id,
                                                                    T.printers.c.enabled.is_(True))
                                           .order_by(T.printers.c.id)).mappings()]
+
+
+# ---------------------------------------------------------------- the clerk's console
+
+# ticket_history actions counted in a window's figures of the day
+_FIGURE_ACTIONS = {"call": "called", "call_out_of_order": "called", "finish": "served", "no_show": "missed",
+                   "transfer": "transferred_out"}
+
+
+def window_today(conn: Connection, hall: Hall, w: dict[str, Any], today: date) -> dict[str, Any]:
+    """One window's day as its console shows it: the zones it serves with their waiting counts,
+    the tickets transferred to it and still waiting, today's missed tickets of its zones, its
+    figures (from ticket_history: calls, services, no-shows and transfers made at this window
+    today) and every zone of the hall (transfer targets). Reads today's tickets by their
+    (zone, day) index and their history by ticket: never a scan of past days."""
+    h, z = T.ticket_history, T.zones
+    hall_zones = conn.execute(select(z.c.id, z.c.code, z.c.name).where(z.c.hall_id == hall.id)
+                              .order_by(z.c.position, z.c.code)).all()
+    code_of = {r.id: r.code for r in hall_zones}
+    served_ids = list(conn.execute(select(T.window_zones.c.zone_id).where(T.window_zones.c.window_id == w["id"])
+                                   .order_by(T.window_zones.c.position)).scalars())
+    waiting = waiting_counts(conn, hall, today, served_ids) if served_ids else {}
+    names = {r.id: r.name for r in hall_zones}
+    today_tickets = and_(tk.c.zone_id.in_(list(code_of)), tk.c.business_date == today)
+
+    figures: dict[str, Any] = {"called": 0, "served": 0, "missed": 0, "transferred_out": 0}
+    for action, n in conn.execute(
+            select(h.c.action, func.count()).select_from(tk.join(h, h.c.ticket_id == tk.c.id))
+            .where(today_tickets, h.c.window_id == w["id"], h.c.action.in_(list(_FIGURE_ACTIONS)))
+            .group_by(h.c.action)):
+        figures[_FIGURE_ACTIONS[action]] += n
+    spans = [(r.served_at - r.started_at).total_seconds() for r in conn.execute(
+        select(tk.c.started_at, tk.c.served_at).where(today_tickets, tk.c.window_id == w["id"],
+                                                      tk.c.status == TicketStatus.SERVED,
+                                                      tk.c.started_at.is_not(None)))]
+    figures["avg_service_s"] = round(sum(spans) / len(spans), 1) if spans else None
+
+    last_transfer = (select(func.max(h.c.id)).where(h.c.ticket_id == tk.c.id, h.c.action == "transfer")
+                     .correlate(tk).scalar_subquery())
+    wins = dict(conn.execute(select(T.windows.c.id, T.windows.c.code).where(T.windows.c.hall_id == hall.id)).all())
+    transferred_in = [
+        {"id": r.id, "number": r.number, "zone": code_of.get(r.zone_id), "priority": r.priority,
+         "from_window": wins.get(r.window_id), "reason": (r.detail or {}).get("reason"), "at": r.at}
+        for r in conn.execute(
+            select(tk.c.id, tk.c.number, tk.c.zone_id, tk.c.priority, h.c.window_id, h.c.detail, h.c.at)
+            .select_from(tk.outerjoin(h, h.c.id == last_transfer))
+            .where(tk.c.target_window_id == w["id"], tk.c.status == TicketStatus.WAITING,
+                   tk.c.business_date == today)
+            .order_by(tk.c.queue_key, tk.c.id).limit(200))]
+    missed = [
+        {"id": r.id, "number": r.number, "zone": code_of.get(r.zone_id), "queue_zone": code_of.get(r.queue_zone_id),
+         "priority": r.priority, "called_at": r.called_at, "miss_count": r.miss_count}
+        for r in conn.execute(
+            select(tk.c.id, tk.c.number, tk.c.zone_id, tk.c.queue_zone_id, tk.c.priority, tk.c.called_at,
+                   tk.c.miss_count)
+            .where(tk.c.status == TicketStatus.MISSED, tk.c.business_date == today,
+                   tk.c.queue_zone_id.in_(served_ids or [-1]))
+            .order_by(tk.c.called_at.desc(), tk.c.id.desc()).limit(200))]
+    return {
+        "window": {"code": w["code"], "name": w["name"], "state": w["state"], "pause_reason": w["pause_reason"]},
+        "business_date": today,
+        "zones": [{"code": code_of[i], "name": names[i], "waiting": waiting.get(code_of[i], 0)}
+                  for i in served_ids if i in code_of],
+        "figures": figures,
+        "transferred_in": transferred_in,
+        "missed": missed,
+        "hall_zones": [{"code": r.code, "name": r.name} for r in hall_zones],
+    }

@@ -5,7 +5,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from kiosk_server.db import queries
 from kiosk_server.db import tables as T
+from kiosk_server.domain.calendar import business_date
 from kiosk_server.domain.errors import Conflict, Forbidden
 from kiosk_server.domain.model import Role, WindowState
 from kiosk_server.services.context import Actor, Clock, Hall
@@ -71,3 +73,11 @@ def resume_window(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, w
         raise Conflict("window_state", window=w["code"])
     return _set_state(conn, hall, w, clock=clock, event_type="window.resumed", state=WindowState.OPEN,
                       pause_reason=None)
+
+
+def today_at_window(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, window_code: str) -> dict[str, Any]:
+    """Read: the window's day for its console (queries.window_today). A clerk sees only the
+    window it holds; operators any."""
+    w = _window(conn, hall, window_code)
+    _check_window_actor(w, actor)
+    return queries.window_today(conn, hall, w, business_date(clock.now(), hall.tz))

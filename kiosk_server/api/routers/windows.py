@@ -8,7 +8,7 @@ from kiosk_server.api.deps import Ctx, Principal, roles
 from starlette.responses import Response
 
 from kiosk_server.api.responses import JSON
-from kiosk_server.api.schemas import ERRORS, CallIn, PauseIn, TicketOut, WindowOut
+from kiosk_server.api.schemas import ERRORS, CallIn, PauseIn, TicketOut, WindowOut, WindowToday
 from kiosk_server.db import queries
 from kiosk_server.services import tickets as tsvc
 from kiosk_server.services import windows as wsvc
@@ -28,6 +28,13 @@ def _window_body(c: Any, code: str) -> dict[str, Any]:
 @router.get("", response_model=list[WindowOut], openapi_extra=STAFF)
 async def list_windows(actor: Principal, c: Ctx) -> JSON:
     return JSON(c.read(queries.windows_list, c.hall))
+
+
+@router.get("/{code}/today", response_model=WindowToday, openapi_extra=STAFF,
+            summary="The window's day for its console: waiting per zone, transfers in, missed tickets, figures")
+async def window_today(actor: Principal, c: Ctx, code: str = WindowCode) -> JSON:
+    """Clerks read only the window they hold (403 `window_not_yours` otherwise); operators any."""
+    return JSON(c.read(wsvc.today_at_window, hall=c.hall, clock=c.clock, actor=actor, window_code=code))
 
 
 async def _window_action(fn: Any, c: Any, actor: Any, code: str, **kw: Any) -> JSON:

@@ -200,6 +200,51 @@ class WindowOut(BaseModel):
     current_ticket: CurrentTicket | None
 
 
+class ZoneWaiting(BaseModel):
+    code: str
+    name: str
+    waiting: int
+
+
+class WindowFigures(BaseModel):
+    """A window's day so far, from ticket_history."""
+    called: int             # calls made at this window (recalls not counted)
+    served: int             # tickets finished here
+    missed: int             # no-shows marked here
+    transferred_out: int    # transfers made from here
+    avg_service_s: float | None  # mean of started → served of the tickets finished here
+
+
+class TransferredIn(BaseModel):
+    id: int
+    number: str
+    zone: str | None
+    priority: str
+    from_window: str | None
+    reason: str | None
+    at: datetime | None
+
+
+class MissedTicket(BaseModel):
+    id: int
+    number: str
+    zone: str | None
+    queue_zone: str | None
+    priority: str
+    called_at: datetime | None
+    miss_count: int
+
+
+class WindowToday(BaseModel):
+    window: dict[str, Any]            # {"code", "name", "state", "pause_reason"}
+    business_date: date
+    zones: list[ZoneWaiting]          # the zones this window serves, in order
+    figures: WindowFigures
+    transferred_in: list[TransferredIn]   # waiting tickets transferred to this window, next first
+    missed: list[MissedTicket]        # today's missed tickets of those zones, newest first
+    hall_zones: list[Ref]             # every zone of the hall (targets of a transfer)
+
+
 class UserCreate(Body):
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     display_name: str = Field(min_length=1, max_length=100)
