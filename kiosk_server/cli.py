@@ -242,10 +242,13 @@ def _demo_passwords_in_force(engine: Any) -> list[str]:
 
 def _run_uvicorn(config_path: str, settings: Any, overrides: dict[str, Any]) -> None:
     import uvicorn
+
+    from kiosk_server.realtime.wsprotocol import PROTOCOL
     os.environ["HALL_CONFIG"] = str(Path(config_path).resolve())
     os.environ["HALL_RUNTIME"] = json.dumps(overrides)
     uvicorn.run("kiosk_server.asgi:create", factory=True, host=settings.server.bind, port=settings.server.port,
-                workers=settings.server.workers, ws_per_message_deflate=False, access_log=settings.server.access_log,
+                workers=settings.server.workers, ws=PROTOCOL, ws_per_message_deflate=False,
+                access_log=settings.server.access_log,
                 log_config=None, lifespan="on", timeout_graceful_shutdown=5)
 
 

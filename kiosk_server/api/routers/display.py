@@ -87,6 +87,7 @@ async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le
         for task in (sender, receiver):
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+        c.hub.unsubscribe(sub)
         if sub.closed_reason == "slow":
             with contextlib.suppress(TimeoutError):  # sent once the screen reads again
                 await asyncio.wait_for(ws.close(code=1013, reason="too slow; reconnect with since"), CLOSE_WAIT_S)
