@@ -12,8 +12,9 @@ from fastapi import FastAPI
 
 from kiosk_server import bootstrap
 from kiosk_server.api import errors
+from kiosk_server.api.idempotency import IdempotencyCache
 from kiosk_server.api.metrics import RequestMetrics
-from kiosk_server.api.routers import admin, auth, display, kiosk, ops, pages, tickets, windows
+from kiosk_server.api.routers import admin, auth, display, kiosk, ops, pages, public, tickets, windows
 from kiosk_server.config import Settings
 from kiosk_server.services.context import Clock
 from kiosk_server import scheduled
@@ -60,8 +61,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, container: boo
     app = FastAPI(title="Hall queue server", version="1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Queue ticketing and window calling for government service halls (政务服务中心).")
     app.state.container = c
-    for r in (auth.router, kiosk.router, windows.router, tickets.router, display.router, admin.router, ops.router,
-              pages.router):
+    app.state.idempotency = IdempotencyCache()  # POST /api/v1/tickets with an Idempotency-Key
+    for r in (auth.router, kiosk.router, public.router, windows.router, tickets.router, display.router, admin.router,
+              ops.router, pages.router):
         app.include_router(r)
     errors.install(app)
     metrics = RequestMetrics(app.router)

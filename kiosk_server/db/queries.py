@@ -96,11 +96,17 @@ def kiosk_menu(conn: Connection, hall: Hall, now: Any, today: date, ignore_hours
     zones = []
     for z in zs:
         n = waiting.get(z["code"], 0)
+        zone = dict(z)
+        is_open = bool(z["enabled"] and (ignore_hours or zone_is_open(conn, hall, zone, now)))
         zones.append({
-            "code": z["code"], "name": z["name"], "prefix": z["prefix"],
-            "open": bool(z["enabled"] and (ignore_hours or zone_is_open(conn, hall, dict(z), now))),
+            "code": z["code"], "name": z["name"], "prefix": z["prefix"], "open": is_open,
             "quota_left": max(0, z["daily_quota"] - issued.get(z["id"], 0)),
-            "waiting": n, "estimated_wait_s": estimated_wait_s(conn, hall, dict(z), n),
+            "waiting": n, "estimated_wait_s": estimated_wait_s(conn, hall, zone, n),
+            # For the kiosk: the wait one more person adds (live estimates from the waiting counts
+            # of the stream), why a closed zone is closed, and its ticket hours.
+            "wait_per_person_s": estimated_wait_s(conn, hall, zone, 1),
+            "closed_reason": None if is_open else "hours" if zone["enabled"] else "disabled",
+            "opening_hours": zone["opening_hours"] or hall.opening_hours,
             "matters": [{"code": m["code"], "name": m["name"], "department": m["department"],
                          "case_type": m["case_type"], "promised_days": m["promised_days"],
                          "materials": m["materials"], "fee": m["fee"]} for m in ms if m["zone_id"] == z["id"]],
@@ -149,6 +155,14 @@ def display_snapshot(conn: Connection, hall: Hall, today: date, zones: set[str] 
                     for w in wins],
         "waiting": waiting,
     }
+
+
+def public_ticket_ref(conn: Connection, token: str) -> dict[str, Any] | None:
+    """{"id", "zone"} of the ticket with this public token (its queue zone's code), or None:
+    what the public stream follows."""
+    r = conn.execute(select(tk.c.id, T.zones.c.code).join(T.zones, T.zones.c.id == tk.c.queue_zone_id)
+                     .where(tk.c.public_token == token)).first()
+    return {"id": r.id, "zone": r.code} if r else None
 
 
 def public_ticket(conn: Connection, hall: Hall, token: str) -> dict[str, Any] | None:

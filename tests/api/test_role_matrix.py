@@ -32,6 +32,7 @@ from starlette.websockets import WebSocketDisconnect
 from kiosk_server.api import errors
 from kiosk_server.api.deps import Principal
 from kiosk_server.api.routers.display import STREAM_ROLES
+from kiosk_server.api.routers.public import STREAM_ROLES as PUBLIC_STREAM_ROLES
 from kiosk_server.domain.model import Role
 from tests.api.harness import (
     ANY, PRINCIPAL_ROLES, PUBLIC, Harness, RouteInfo, Template, allowed, assert_error_shape, flatten_routes,
@@ -44,8 +45,9 @@ ROUTES, OTHER_ROUTES = flatten_routes(APP.routes)
 HTTP_ROUTES = [r for r in ROUTES if r.kind == "http"]
 WS_ROUTES = [r for r in ROUTES if r.kind == "websocket"]
 STREAM = "/api/v1/display/stream"
-# The stream cannot carry openapi_extra; its declaration is the STREAM_ROLES list it enforces.
-WS_ROLES = {STREAM: tuple(STREAM_ROLES)}
+PUBLIC_STREAM = "/api/v1/public/tickets/{public_token}/stream"
+# A stream cannot carry openapi_extra; its declaration is the STREAM_ROLES list it enforces.
+WS_ROLES = {STREAM: tuple(STREAM_ROLES), PUBLIC_STREAM: tuple(PUBLIC_STREAM_ROLES)}
 KNOWN_ROLE_VALUES = {r.value for r in Role} | {PUBLIC, ANY}
 
 
@@ -60,7 +62,9 @@ def _path_values(route: RouteInfo, t: Template) -> dict[str, Any]:
     06), clerk3's account, ticket 1's public token. Unknown parameters get a value of their type."""
     segments = route.path.strip("/").split("/")
     known = {("windows", "code"): "06", ("devices", "code"): "S2", ("tickets", "ticket_id"): t.ticket_called,
-             ("users", "user_id"): t.user_ids["clerk3"], ("tickets", "public_token"): t.public_token}
+             ("users", "user_id"): t.user_ids["clerk3"], ("tickets", "public_token"): t.public_token,
+             ("zones", "code"): "C", ("matters", "code"): "C01", ("printers", "code"): "P1",
+             ("holidays", "day"): "2027-01-01"}
     out = {}
     for name, annotation in route.path_params:
         before = segments[segments.index("{" + name + "}") - 1]
@@ -74,6 +78,8 @@ def _body_hints(t: Template) -> dict[Any, Any]:
         ("LoginIn", "username"): "clerk3", ("LoginIn", "password"): PASSWORD,
         ("UserCreate", "username"): "matrix.user", ("UserCreate", "password"): PASSWORD,
         ("UserCreate", "roles"): ["clerk"],
+        ("ZoneCreate", "prefix"): "Q", ("WindowCreate", "zones"): ["A"], ("HolidayCreate", "date"): "2027-05-01",
+        ("PrinterCreate", "transport"): {"kind": "network", "host": "127.0.0.1", "port": 9100},
         "zone": "A", "reason": "role matrix", "display_name": "Role Matrix", "ticket_id": t.ticket_waiting,
     }
 
@@ -198,14 +204,18 @@ def test_role_matrix(hall_api: Harness, route: RouteInfo, who: str | None) -> No
 def test_stream_matrix(hall_api: Harness, path: str, who: str | None) -> None:
     """Refused principals are closed with 1008 (policy violation) before any data; allowed ones
     get a snapshot first."""
+    url = path.replace("{public_token}", hall_api.template.public_token)
     if allowed(WS_ROLES[path], who) == "ok":
-        with hall_api.client.websocket_connect(path, headers=hall_api.h(who)) as ws:
+        with hall_api.client.websocket_connect(url, headers=hall_api.h(who)) as ws:
             first = ws.receive_json()
+        if path == PUBLIC_STREAM:
+            assert first["type"] == "ticket" and first["ticket"]["status"] == "called", first
+            return
         assert first["type"] == "snapshot", first
         assert {"seq", "windows", "waiting", "calls"} <= set(first)
     else:
         with pytest.raises(WebSocketDisconnect) as e:
-            with hall_api.client.websocket_connect(path, headers=hall_api.h(who)) as ws:
+            with hall_api.client.websocket_connect(url, headers=hall_api.h(who)) as ws:
                 ws.receive_text()
         assert e.value.code == 1008, (who, e.value)
 

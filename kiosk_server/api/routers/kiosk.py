@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Header, Path, Request
 
 from kiosk_server.api.deps import PUBLIC, Ctx, Principal, roles
 from kiosk_server.api.errors import lang_of
+from kiosk_server.api.idempotency import KEY_PATTERN
 from kiosk_server.api.responses import JSON
 from kiosk_server.api.schemas import ERRORS, KioskMenu, PublicTicket, TicketCreate, TicketIssued
 from kiosk_server.db import queries
@@ -37,26 +38,37 @@ async def menu(request: Request, actor: Principal, c: Ctx) -> JSON:
 
 
 @router.post("/tickets", status_code=201, response_model=TicketIssued, openapi_extra=roles("kiosk", "clerk", "operator"))
-async def issue(body: TicketCreate, request: Request, actor: Principal, c: Ctx) -> JSON:
+async def issue(body: TicketCreate, request: Request, actor: Principal, c: Ctx,
+                idempotency_key: str | None = Header(default=None, pattern=KEY_PATTERN, description=(
+                    "One key per attempt (8-64 of A-Z a-z 0-9 _ -): a repeated request with the same key "
+                    "gets the first one's ticket (header `Idempotent-Replayed: true`) instead of a second "
+                    "ticket; the same key with another body is refused (422)."))) -> JSON:
     """Issue a ticket. From a kiosk with a printer, `print` says what becomes of the slip:
     `queued` (it prints now) or `unavailable` (the printer cannot print now: show the QR code on
     screen; the slip is kept and prints when the printer is back). Printing never runs here."""
     lang = lang_of(request)
-    out = await c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=actor, zone_code=body.zone,
-                  matter_code=body.matter, priority=body.priority, phone=body.phone,
-                  appointment_code=body.appointment_code, application_number=body.application_number,
-                  ignore_opening_hours=c.settings.ignore_opening_hours,
-                  status_base_url=c.settings.server.public_base_url, lang=lang)
-    c.count("tickets_issued")
-    t = out.ticket
-    assert t is not None
-    printed = t["print"]
-    if printed is not None:
-        if printed["job_id"] is not None:
-            c.wake_printer(actor.printer_id)
-        if printed["state"] == "unavailable":
-            printed["message"] = tr("print.unavailable", lang)
-    return JSON(t, status_code=201)
+
+    async def run() -> dict[str, Any]:
+        out = await c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=actor,
+                             zone_code=body.zone, matter_code=body.matter, priority=body.priority, phone=body.phone,
+                             appointment_code=body.appointment_code, application_number=body.application_number,
+                             ignore_opening_hours=c.settings.ignore_opening_hours,
+                             status_base_url=c.settings.server.public_base_url, lang=lang)
+        c.count("tickets_issued")
+        t = out.ticket
+        assert t is not None
+        printed = t["print"]
+        if printed is not None:
+            if printed["job_id"] is not None:
+                c.wake_printer(actor.printer_id)
+            if printed["state"] == "unavailable":
+                printed["message"] = tr("print.unavailable", lang)
+        return t
+
+    if idempotency_key is None:
+        return JSON(await run(), status_code=201)
+    t, replayed = await request.app.state.idempotency.run(actor.name, idempotency_key, body.model_dump(), run)
+    return JSON(t, status_code=201, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @router.get("/public/tickets/{public_token}", response_model=PublicTicket, openapi_extra=roles(PUBLIC))
