@@ -38,6 +38,30 @@ class Container:
     def reload_hall(self) -> None:
         self._hall = None
 
+    # Told of every configuration change, here or in another worker (a kiosk menu cache, …).
+    config_listeners: list[Callable[[dict[str, Any] | None], None]] = field(default_factory=list)
+    start_printing: Callable[[], Any] | None = None  # set while the app may run spoolers
+
+    def drop_config_caches(self, event: dict[str, Any] | None = None) -> None:
+        """Forget every per-process copy of the configuration: the hall (with its holidays and
+        make-up working days) is read again on next use, cached sessions and device tokens are
+        checked again (a changed or removed device), and the listeners are told."""
+        self.reload_hall()
+        self.auth_cache.clear()
+        for fn in list(self.config_listeners):
+            fn(event)
+
+    def apply_config_change(self, event: dict[str, Any] | None = None) -> None:
+        """A `config.changed` event was delivered (written here or by another worker): drop the
+        caches, and let the spoolers follow a change of printers."""
+        self.drop_config_caches(event)
+        if (event or {}).get("what") not in (None, "printers", "layout"):
+            return
+        if self.printing is not None:
+            self.printing.reload()
+        elif self.start_printing is not None:  # the first enabled printer of a hall that had none
+            self.printing = self.start_printing()
+
     _pending: list[tuple[Callable[..., Any], dict[str, Any], asyncio.Future, int]] = field(default_factory=list)
     _flush_scheduled: bool = False
     max_batch: int = 64       # SQLite; PostgreSQL runs one request per transaction (see build)
@@ -140,8 +164,9 @@ class Container:
         self.deliver(events)
 
     def deliver(self, events: list[dict[str, Any]]) -> None:
-        if any(ev["type"] == "config.changed" for ev in events):
-            self.reload_hall()
+        for ev in events:
+            if ev["type"] == "config.changed":
+                self.apply_config_change(ev)
         self.hub.publish(events)
 
     def count(self, name: str, n: int = 1) -> None:

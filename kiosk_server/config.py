@@ -60,6 +60,7 @@ class MatterConfig(_Strict):
     fee: str | None = None
     materials: list[Material] = []
     joint_departments: list[str] | None = None
+    enabled: bool = True
 
 
 class ZoneConfig(_Strict):
@@ -69,6 +70,7 @@ class ZoneConfig(_Strict):
     daily_quota: int = Field(default=999, ge=1, le=9999)
     opening_hours: list[list[str]] | None = None
     matters: list[MatterConfig] = []
+    enabled: bool = True
 
     _hours = field_validator("opening_hours")(classmethod(lambda cls, v: _check_hours(v)))
 
@@ -78,6 +80,7 @@ class WindowConfig(_Strict):
     name: str = Field(min_length=1)
     zones: list[str] = Field(min_length=1)
     led_address: int | None = Field(default=None, ge=1, le=255)
+    enabled: bool = True
 
 
 class PrinterConfig(_Strict):
@@ -92,27 +95,30 @@ class PrinterConfig(_Strict):
     profile: dict[str, Any] = {"base": "80mm"}
     enabled: bool = True
 
-    @field_validator("transport")
-    @classmethod
-    def _transport(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from printer_driver.transports import make_transport
-        _json_only(v)
-        try:
-            make_transport(v)  # builds the object only: nothing is opened
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"not a printer transport: {e}") from None
-        return v
+    _transport = field_validator("transport")(classmethod(lambda cls, v: check_transport(v)))
+    _profile = field_validator("profile")(classmethod(lambda cls, v: check_profile(v)))
 
-    @field_validator("profile")
-    @classmethod
-    def _profile(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from printer_driver.profiles import profile_from_dict
-        _json_only(v)
-        try:
-            profile_from_dict(v)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"not a printer profile: {e}") from None
-        return v
+
+def check_transport(v: dict[str, Any]) -> dict[str, Any]:
+    """A printer transport as make_transport takes it (the rule of [[printers]] and of the admin API)."""
+    from printer_driver.transports import make_transport
+    _json_only(v)
+    try:
+        make_transport(v)  # builds the object only: nothing is opened
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"not a printer transport: {e}") from None
+    return v
+
+
+def check_profile(v: dict[str, Any]) -> dict[str, Any]:
+    """A printer profile as profile_from_dict takes it (the rule of [[printers]] and of the admin API)."""
+    from printer_driver.profiles import profile_from_dict
+    _json_only(v)
+    try:
+        profile_from_dict(v)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"not a printer profile: {e}") from None
+    return v
 
 
 def _json_only(v: Any) -> None:

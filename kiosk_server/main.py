@@ -15,6 +15,7 @@ from kiosk_server.api import errors
 from kiosk_server.api.idempotency import IdempotencyCache
 from kiosk_server.api.metrics import RequestMetrics
 from kiosk_server.api.routers import admin, auth, display, kiosk, ops, pages, public, tickets, windows
+from kiosk_server.api.routers import supervision
 from kiosk_server.config import Settings
 from kiosk_server.services.context import Clock
 from kiosk_server import scheduled
@@ -45,9 +46,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, container: boo
             tasks.append(asyncio.create_task(scheduled.sweeper(c)))
         if spool and settings.printing.spoolers:
             c.printing = _start_printing(c)
+            c.start_printing = lambda: _start_printing(c)  # a printer added later starts them
         try:
             yield
         finally:
+            c.start_printing = None
             if c.printing is not None:
                 runtime, c.printing = c.printing, None
                 await asyncio.to_thread(runtime.stop)
@@ -65,6 +68,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, container: boo
     for r in (auth.router, kiosk.router, public.router, windows.router, tickets.router, display.router, admin.router,
               ops.router, pages.router):
         app.include_router(r)
+    app.include_router(supervision.router)
     errors.install(app)
     metrics = RequestMetrics(app.router)
     c.app_metrics = metrics

@@ -16,8 +16,9 @@ printer (the spooler's loop: claim → commit → send → mark → commit). The
     loop with `call_soon_threadsafe(container.publish, …)` (the listener delivers them in seq
     order from the events table).
 
-The printers are read when the spoolers start: a printer added, changed or disabled by a later
-import-config takes effect at the next start of the server.
+The printers are read when the spoolers start; a `config.changed` of the printers (admin API,
+import through the API) restarts them on the printers as they are then (`reload`). A printer
+changed by the `import-config` command takes effect at the next start of the server.
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class PrintRuntime:
         self.leader = False
         self.elections = 0                    # times this process took the lock
         self._lock = threading.Lock()
+        self._restart_lock = threading.Lock()  # one start/stop of the spoolers at a time
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -64,7 +66,26 @@ class PrintRuntime:
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT_S * 2)
             self._thread = None
-        self._stop_spoolers()
+        with self._restart_lock:
+            self._stop_spoolers()
+
+    def reload(self) -> None:
+        """The printers changed: restart the spoolers on the printers as they are now, in a thread
+        of its own (stopping waits for a send in progress; a slip cut short prints again, marked
+        as a reprint). Nothing where this process does not print."""
+        if self.leader and not self._halt.is_set():
+            threading.Thread(target=self._restart, name="print-reload", daemon=True).start()
+
+    def _restart(self) -> None:
+        with self._restart_lock:
+            if not self.leader or self._halt.is_set():
+                return
+            self._stop_spoolers()
+            if self.leader and not self._halt.is_set():
+                try:
+                    self._start_spoolers()
+                except Exception:
+                    log.exception("the print spoolers did not restart after a change of printers")
 
     def wake(self, printer_id: int | None = None) -> None:
         """A job was queued: the spooler looks now instead of at its next poll (no-op where the
@@ -155,14 +176,16 @@ class PrintRuntime:
                     self.leader = True
                     self.elections += 1
                     log.info("this worker prints (spooler lock taken)")
-                    self._start_spoolers()
+                    with self._restart_lock:
+                        self._start_spoolers()
                     try:
                         while not self._halt.is_set():
                             for n in conn.notifies(timeout=NOTIFY_WAIT_S):
                                 self.wake(int(n.payload) if n.payload.isdigit() else None)
                     finally:
                         self.leader = False
-                        self._stop_spoolers()  # before the lock is released with the connection
+                        with self._restart_lock:
+                            self._stop_spoolers()  # before the lock is released with the connection
             except Exception as e:
                 if self._halt.is_set():
                     return

@@ -29,6 +29,8 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> JSON:
         body = error_body(exc.code, lang_of(request), **exc.params)
         headers = None
+        if "details" in exc.params:  # e.g. every problem of an imported configuration, with its key path
+            body["error"]["details"] = exc.params["details"]
         if "retry_after" in exc.params:
             body["error"]["retry_after"] = exc.params["retry_after"]
             headers = {"Retry-After": str(exc.params["retry_after"])}

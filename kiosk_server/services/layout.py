@@ -35,16 +35,16 @@ def import_layout(conn: Connection, layout: Layout, *, keys: Keys, device_tokens
     for zi, z in enumerate(layout.zones):
         zone_ids[z.code] = zid = _upsert(conn, T.zones, {"hall_id": hall_id, "code": z.code}, {
             "name": z.name, "prefix": z.prefix, "daily_quota": z.daily_quota, "opening_hours": z.opening_hours,
-            "position": zi, "enabled": True})
+            "position": zi, "enabled": z.enabled})
         for mi, m in enumerate(z.matters):
             _upsert(conn, T.matters, {"zone_id": zid, "code": m.code}, {
                 "name": m.name, "department": m.department, "case_type": m.case_type,
                 "promised_days": m.promised_days, "fee": m.fee,
                 "materials": [mat.model_dump() for mat in m.materials],
-                "joint_departments": m.joint_departments, "position": mi, "enabled": True})
+                "joint_departments": m.joint_departments, "position": mi, "enabled": m.enabled})
     for w in layout.windows:
         wid = _upsert(conn, T.windows, {"hall_id": hall_id, "code": w.code},
-                      {"name": w.name, "led_address": w.led_address, "enabled": True})
+                      {"name": w.name, "led_address": w.led_address, "enabled": w.enabled})
         conn.execute(delete(T.window_zones).where(T.window_zones.c.window_id == wid))
         conn.execute(insert(T.window_zones), [{"window_id": wid, "zone_id": zone_ids[z], "position": i}
                                               for i, z in enumerate(w.zones)])

@@ -99,6 +99,8 @@ def _real_path_values(path: str, name: str, t: Template) -> list[Any] | None:
         ("tickets", "ticket_id"): [t.ticket_called, t.ticket_waiting, t.ticket_waiting_b],
         ("users", "user_id"): sorted(t.user_ids.values()),
         ("tickets", "public_token"): [t.public_token],
+        ("zones", "code"): ["A", "C", "F"], ("matters", "code"): ["A01", "C01"], ("printers", "code"): ["P1"],
+        ("holidays", "day"): ["2027-01-01"],
     }.get((before, name))
 
 
