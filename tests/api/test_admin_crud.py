@@ -715,3 +715,43 @@ def test_another_worker_follows_a_change_through_the_event_listener(pg_url: str)
             client.close()
             client.app.state.container.db.dispose()
         hall_a.db.dispose()
+
+
+# ---------------------------------------------------------------- printers at run time
+
+@pytest.mark.timeout(60)
+def test_printers_enabled_or_added_through_the_api_print_without_a_restart(tmp_path: Path) -> None:
+    """The app with its real spoolers and two printer simulators on loopback. The hall starts
+    with its printer disabled (no spooler runs); enabling it starts the spoolers, and a printer
+    added and given to the kiosk prints the kiosk's next ticket."""
+    from printer_driver.simulator import PrinterSimulator
+
+    from kiosk_server.main import create_app
+    hall = prepare(f"sqlite:///{tmp_path / 'hall.db'}")
+    with PrinterSimulator() as sim1, PrinterSimulator() as sim2:
+        def transport(sim: PrinterSimulator) -> dict[str, Any]:
+            return {"kind": "network", "host": "127.0.0.1", "port": sim.port, "connect_timeout": 1.0,
+                    "write_timeout": 1.0, "status_timeout": 1.0}
+        with hall.db.write() as conn:
+            conn.execute(update(T.printers).values(transport=transport(sim1), enabled=False))
+        printing = hall.settings.printing.model_copy(update={"poll_s": 0.05, "backoff_s": 0.05})
+        app = create_app(hall.settings.model_copy(update={"printing": printing}), clock=FakeClock(),
+                         run_sweeper=False, run_spoolers=True)
+        with TestClient(app) as client:
+            c = app.state.container
+            assert c.printing is None
+            op = {"Authorization": "Bearer " + ok(client.post("/api/v1/auth/login", json={
+                "username": "op", "password": PASSWORD}))["token"]}
+            kiosk = {"Authorization": f"Bearer {hall.device_tokens['K1']}"}
+            assert ok(client.patch(f"{ADMIN}/printers/P1", json={"enabled": True}, headers=op))["enabled"]
+            assert c.printing is not None
+            ok(client.post("/api/v1/tickets", json={"zone": "A"}, headers=kiosk), 201)
+            sim1.wait_for_slips(1, timeout=15)
+
+            ok(client.post(f"{ADMIN}/printers", json={"code": "P2", "name": "二号", "transport": transport(sim2)},
+                           headers=op), 201)
+            ok(client.patch(f"{ADMIN}/devices/K1", json={"printer": "P2"}, headers=op))
+            ok(client.post("/api/v1/tickets", json={"zone": "A"}, headers=kiosk), 201)
+            sim2.wait_for_slips(1, timeout=15)
+            assert len(sim1.slips) == 1
+    hall.db.dispose()
