@@ -38,6 +38,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "transfer_same_window": {"zh-CN": "不能转移到本窗口", "en": "Cannot transfer to the same window"},
     "window_not_serving_zone": {"zh-CN": "{window}号窗口不办理该服务区业务", "en": "Window {window} does not serve that zone"},
     "already_evaluated": {"zh-CN": "已评价过", "en": "Already rated"},
+    "personal_data_in_event": {"zh-CN": "公开显示的内容不能包含手机号或身份证号",
+                               "en": "Text shown in the hall must not contain a phone or ID number"},
     "idempotency_key_reused": {"zh-CN": "该请求编号已用于另一请求，请重新操作",
                               "en": "This Idempotency-Key was used for another request; please try again"},
     "invalid": {"zh-CN": "请求内容有误", "en": "Invalid request"},
