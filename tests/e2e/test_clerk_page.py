@@ -78,6 +78,7 @@ def test_clerk_calls_recalls_starts_and_transfers_and_window_07_receives_it(live
         expect(p6.locator("#pick-msg")).to_have_text("07号窗口已由其他工作人员登录")
         expect(p6.locator('#window-list button[data-code="07"]')).to_be_disabled()  # the list was re-read
         shot(p6, "1-window-taken-409")
+        assert p6.evaluate(UNLABELLED_JS) == [] and p6.evaluate(CONTRAST_JS, 4.5) == []
         open_window(p6, "06")
         expect(p6.locator("#bar-window-code")).to_have_text("06号窗口")
         expect(p6.locator('#zone-list [data-zone="A"] .zone-count')).to_have_text("2 人")
@@ -126,6 +127,7 @@ def test_clerk_calls_recalls_starts_and_transfers_and_window_07_receives_it(live
         expect(p7.locator("#tk-transfer")).to_contain_text("需首席代表审核")
         expect(p7.locator(f'#in-list [data-number="{first["number"]}"]')).to_have_count(0)
         shot(p7, "5-window-07-calls-it")
+        assert p7.evaluate(CONTRAST_JS, 4.5) == []
 
         # No-show (F3) and requeue from the missed list.
         p6.keyboard.press("F1")

@@ -267,7 +267,7 @@ async function refresh() {
     renderConsole();
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) sessionLost();
-    else if (e instanceof ApiError && e.status === 403) leaveConsole(e.message, 'error');
+    else if (e instanceof ApiError && e.status === 403) leaveConsole(t('clerk.window_lost'), 'error');
     // a network error: the stream's state shows it; the next event or action re-reads
   }
 }
