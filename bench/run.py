@@ -1121,9 +1121,9 @@ def code_version() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               timeout=10, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "kiosk_server", "migrations"], cwd=ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *CodeSnapshot.PACKAGES], cwd=ROOT,
                                capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-        return f"{head or 'unknown'}{' + uncommitted changes in kiosk_server/migrations' if dirty else ''}"
+        return f"{head or 'unknown'}{' + uncommitted changes' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -1138,7 +1138,7 @@ class CodeSnapshot:
         self.version = "working tree"
         self.hash = ""
 
-    PACKAGES = ("kiosk_server", "migrations")
+    PACKAGES = ("kiosk_server", "migrations", "display_client", "printer_driver")
 
     @classmethod
     def digest(cls, root: Path) -> str:

@@ -9,12 +9,16 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from kiosk_server.db import raw
 from kiosk_server.db import tables as T
 
 BUFFER = "event_buffer"
 LOCK_KEY = 0x48414C4C  # 'HALL': the transaction-level advisory lock around the events insert
 CHANNEL = "hall_events"
 _INSERT = insert(T.events).returning(T.events.c.seq)
+# The same insert on the driver (db/raw.py): every request that changes anything runs it.
+_INSERT_RAW = raw.Sql("INSERT INTO events (hall_id, type, at, zone, payload) VALUES (:hall_id, :type, :at, :zone, :payload) "
+                      "RETURNING seq")
 
 
 def append(conn: Connection, row: dict[str, Any], wire: dict[str, Any]) -> None:
@@ -31,7 +35,12 @@ def flush(conn: Connection, buf: list[tuple[dict[str, Any], dict[str, Any]]]) ->
         return
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(k)s)", {"k": LOCK_KEY})
+    dialect = conn.dialect.name
+    cur = raw.cursor(conn)
+    sql = _INSERT_RAW[dialect]
     for row, wire in buf:
-        wire["seq"] = conn.execute(_INSERT, row).scalar_one()
+        cur.execute(sql, {"hall_id": row["hall_id"], "type": row["type"], "at": raw.stamp(dialect, row["at"]),
+                          "zone": row["zone"], "payload": raw.doc(dialect, row["payload"])})
+        wire["seq"] = cur.fetchone()[0]
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SELECT pg_notify(%(c)s, %(s)s)", {"c": CHANNEL, "s": str(buf[-1][1]["seq"])})

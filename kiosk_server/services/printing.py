@@ -21,8 +21,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
+from kiosk_server.db import raw
 from kiosk_server.db import tables as T
 from kiosk_server.domain.errors import Conflict, NotFound
 from kiosk_server.domain.model import TicketStatus
@@ -96,10 +97,11 @@ def slip_status_url(base_url: str | None, public_token: str) -> str | None:
     return f"{base_url.rstrip('/')}/t/{public_token}" if base_url else None
 
 
-_PRINTER_FOR_JOB = select(T.printers.c.code, T.printers.c.enabled, T.printers.c.status).where(
-    T.printers.c.id == bindparam("printer_id"))
-_INSERT_JOB = insert(pj).returning(pj.c.id)
 _NOTIFY = "SELECT pg_notify(%(c)s, %(p)s)"
+_PRINTER_RAW = raw.Sql("SELECT enabled, status FROM printers WHERE id = :printer_id")
+_INSERT_JOB_RAW = raw.Sql(
+    "INSERT INTO print_jobs (printer_id, kind, data, lang, status, attempts, reprint, ticket_id, created_at, updated_at) "
+    "VALUES (:printer_id, :kind, :data, :lang, :status, 0, :reprint, :ticket_id, :created_at, :updated_at) RETURNING id")
 
 
 def notify(conn: Connection, printer_id: int) -> None:
@@ -112,14 +114,16 @@ def queue_job(conn: Connection, *, printer_id: int, kind: str, data: dict[str, A
               ticket_id: int | None = None, reprint: bool = False) -> dict[str, Any]:
     """Queue a job for a printer (in the caller's transaction). Returns {"job_id", "state"};
     a disabled or unknown printer gets no job (`job_id` None, `unavailable`)."""
-    p = conn.execute(_PRINTER_FOR_JOB, {"printer_id": printer_id}).first()
-    if p is None or not p.enabled:
+    d = conn.dialect.name
+    p = raw.one(conn, _PRINTER_RAW, {"printer_id": printer_id})  # on every kiosk ticket: on the driver
+    if p is None or not p[0]:
         return {"job_id": None, "state": "unavailable"}
-    job_id = conn.execute(_INSERT_JOB, {
-        "printer_id": printer_id, "kind": kind, "data": data, "lang": lang, "status": QUEUED, "attempts": 0,
-        "reprint": reprint, "ticket_id": ticket_id, "created_at": now, "updated_at": now}).scalar_one()
+    stamp = raw.stamp(d, now)
+    job_id = raw.one(conn, _INSERT_JOB_RAW, {
+        "printer_id": printer_id, "kind": kind, "data": raw.doc(d, data), "lang": lang, "status": QUEUED,
+        "reprint": reprint, "ticket_id": ticket_id, "created_at": stamp, "updated_at": stamp})[0]  # type: ignore[index]
     notify(conn, printer_id)
-    return {"job_id": job_id, "state": job_state(p.enabled, p.status)}
+    return {"job_id": job_id, "state": job_state(bool(p[0]), raw.read_doc(p[1]))}
 
 
 def _printer_by_code(conn: Connection, hall: Hall, code: str) -> dict[str, Any]:

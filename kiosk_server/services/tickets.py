@@ -6,16 +6,36 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
+from kiosk_server.db import raw
 from kiosk_server.db import tables as T
 from kiosk_server.domain.calendar import business_date, is_open
 from kiosk_server.domain.errors import Conflict, Forbidden, NotFound
 from kiosk_server.domain.model import (
-    TRANSITIONS, Priority, QueueRank, Role, TicketStatus, WindowState, format_number,
+    TRANSITIONS,
+    Priority,
+    QueueRank,
+    Role,
+    TicketStatus,
+    WindowState,
+    format_number,
 )
 from kiosk_server.services import audit, printing
 from kiosk_server.services.context import Actor, Clock, Hall
@@ -30,6 +50,7 @@ SERVICE_EMA_WEIGHT = 0.2  # weight of the newest service time in the zone's roll
 class Outcome:
     ticket: dict[str, Any] | None
     events: list[Event]
+    body: dict[str, Any] | None = None  # the ticket as the API answers it, when the use case built it
 
 
 # ---------------------------------------------------------------- reads used by the use cases
@@ -191,29 +212,28 @@ def _window_ref(w: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- issuing
 
-# Statements on the hot path are built once: SQLAlchemy then reuses their cache key and
-# compiled form, and a request pays only for execution.
-_ZONE_BY_CODE = select(T.zones).where(T.zones.c.hall_id == bindparam("hall_id"), T.zones.c.code == bindparam("code"))
-_MATTER_BY_CODE = select(T.matters.c.id, T.matters.c.code, T.matters.c.name).where(
-    T.matters.c.zone_id == bindparam("zone_id"), T.matters.c.code == bindparam("code"), T.matters.c.enabled.is_(True))
-_INSERT_TICKET = insert(tk).returning(tk.c.id)
+# Issuing runs on the driver (db/raw.py): five short statements, no SQLAlchemy per-execute cost.
+_ZONE_RAW = raw.Sql("SELECT id, code, name, prefix, daily_quota, opening_hours, enabled, avg_service_s FROM zones "
+                    "WHERE hall_id = :hall_id AND code = :code")
+_MATTER_RAW = raw.Sql("SELECT id, code, name FROM matters WHERE zone_id = :zone_id AND code = :code AND enabled = :yes")
+# One atomic statement advances the day's counter (and the zone's waiting count) and returns both.
+_NEXT_NUMBER_RAW = raw.Sql(
+    "INSERT INTO counters (zone_id, business_date, value, waiting) VALUES (:zone_id, :day, 1, 1) "
+    "ON CONFLICT (zone_id, business_date) DO UPDATE SET value = counters.value + 1, waiting = counters.waiting + 1 "
+    "RETURNING value, waiting")
+_INSERT_TICKET_RAW = raw.Sql(
+    "INSERT INTO tickets (hall_id, zone_id, queue_zone_id, matter_id, business_date, seq, number, priority, status, "
+    "rank, queue_key, issued_at, call_count, miss_count, public_token, phone_enc, phone_hash, appointment_code, "
+    "application_number, issued_by) VALUES (:hall_id, :zone_id, :zone_id, :matter_id, :day, :seq, :number, "
+    ":priority, 'waiting', :rank, :queue_key, :issued_at, 0, 0, :public_token, :phone_enc, :phone_hash, "
+    ":appointment_code, :application_number, :issued_by) RETURNING id")
+_OPEN_WINDOWS_RAW = raw.Sql(
+    "SELECT count(*) FROM windows JOIN window_zones ON window_zones.window_id = windows.id "
+    "WHERE window_zones.zone_id = :zone_id AND windows.state = 'open' AND windows.enabled = :yes")
 _OPEN_WINDOWS = (
     select(func.count()).select_from(T.windows.join(T.window_zones, T.window_zones.c.window_id == T.windows.c.id))
     .where(T.window_zones.c.zone_id == bindparam("zone_id"), T.windows.c.state == WindowState.OPEN.value,
            T.windows.c.enabled.is_(True)))
-
-
-def _counter_statement(dialect_name: str) -> Any:
-    dialect = sqlite if dialect_name == "sqlite" else postgresql
-    up = dialect.insert(T.counters).values(zone_id=bindparam("zone_id"), business_date=bindparam("day"), value=1,
-                                           waiting=1)
-    return up.on_conflict_do_update(
-        index_elements=[T.counters.c.zone_id, T.counters.c.business_date],
-        set_={"value": T.counters.c.value + 1, "waiting": T.counters.c.waiting + 1},
-    ).returning(T.counters.c.value, T.counters.c.waiting)
-
-
-_NEXT_NUMBER = {name: _counter_statement(name) for name in ("sqlite", "postgresql")}
 
 
 def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, actor: Actor, zone_code: str,
@@ -226,44 +246,55 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
     `status_base_url` is the public address the ticket's QR code points at, `lang` the slip's."""
     now = clock.now()
     today = business_date(now, hall.tz)
-    zone = conn.execute(_ZONE_BY_CODE, {"hall_id": hall.id, "code": zone_code}).mappings().first()
-    if zone is None:
+    d = conn.dialect.name
+    cur = raw.cursor(conn)
+    cur.execute(_ZONE_RAW[d], {"hall_id": hall.id, "code": zone_code})
+    z = cur.fetchone()
+    if z is None:
         raise NotFound("zone_not_found", zone=zone_code)
+    zone = {"id": z[0], "code": z[1], "name": z[2], "prefix": z[3], "daily_quota": z[4],
+            "opening_hours": raw.read_doc(z[5]), "enabled": bool(z[6]), "avg_service_s": z[7]}
     matter = None
     if matter_code is not None:
-        matter = conn.execute(_MATTER_BY_CODE, {"zone_id": zone["id"], "code": matter_code}).first()
+        cur.execute(_MATTER_RAW[d], {"zone_id": zone["id"], "code": matter_code, "yes": True})
+        matter = cur.fetchone()
         if matter is None:
             raise NotFound("matter_not_found", matter=matter_code)
-    if not (zone["enabled"] and (ignore_opening_hours or zone_is_open(conn, hall, dict(zone), now))):
+    if not (zone["enabled"] and (ignore_opening_hours or zone_is_open(conn, hall, zone, now))):
         raise Conflict("zone_closed", zone=zone["name"])
     # One atomic statement advances the day's counter; the unique constraint on
     # (zone, business_date, seq) makes a duplicate number impossible even if this were wrong.
-    seq, waiting = conn.execute(_NEXT_NUMBER[conn.dialect.name], {"zone_id": zone["id"], "day": today}).one()
+    day = raw.day(d, today)
+    cur.execute(_NEXT_NUMBER_RAW[d], {"zone_id": zone["id"], "day": day})
+    seq, waiting = cur.fetchone()
     if seq > zone["daily_quota"]:
         raise Conflict("quota_reached", zone=zone["name"])  # rolls back: the counter does not move
     number = format_number(zone["prefix"], seq, 3 if zone["daily_quota"] <= 999 else 4)
     rank = QueueRank.PRIORITY if priority == Priority.PRIORITY else QueueRank.NORMAL
     row = {
         "hall_id": hall.id, "zone_id": zone["id"], "queue_zone_id": zone["id"],
-        "matter_id": matter.id if matter else None, "business_date": today, "seq": seq, "number": number,
+        "matter_id": matter[0] if matter else None, "business_date": today, "seq": seq, "number": number,
         "priority": str(priority), "status": TicketStatus.WAITING.value, "rank": int(rank),
         "queue_key": queue_time(now, hall) + seq * 1e-7,  # strictly increasing within a zone
-        "issued_at": now, "public_token": secrets.token_urlsafe(16),
+        "public_token": secrets.token_urlsafe(16),
+    }
+    cur.execute(_INSERT_TICKET_RAW[d], {
+        **row, "day": day, "issued_at": raw.stamp(d, now),
         "phone_enc": keys.encrypt(phone, b"ticket.phone") if phone else None,
         "phone_hash": keys.lookup_hash("phone", phone) if phone else None,
-        "appointment_code": appointment_code, "application_number": application_number, "issued_by": actor.name,
-    }
-    row["id"] = conn.execute(_INSERT_TICKET, row).scalar_one()
+        "appointment_code": appointment_code, "application_number": application_number, "issued_by": actor.name})
+    row["id"] = cur.fetchone()[0]
     # A new normal ticket is last in its zone: everyone waiting is ahead of it.
     ahead = waiting - 1 if rank == QueueRank.NORMAL else position(conn, row)
-    open_windows = conn.execute(_OPEN_WINDOWS, {"zone_id": zone["id"]}).scalar_one()
+    cur.execute(_OPEN_WINDOWS_RAW[d], {"zone_id": zone["id"], "yes": True})
+    open_windows = cur.fetchone()[0]
     ev = append_event(conn, hall_id=hall.id, type="ticket.issued", at=now, zone=zone["code"],
                       payload={"ticket": _ticket_ref(row, zone["code"]), "waiting": {zone["code"]: waiting}})
     avg = zone["avg_service_s"] or hall.default_service_s
     result = {
         "id": row["id"], "number": number,
         "zone": {"code": zone["code"], "name": zone["name"]},
-        "matter": {"code": matter.code, "name": matter.name} if matter else None,
+        "matter": {"code": matter[1], "name": matter[2]} if matter else None,
         "priority": str(priority), "status": TicketStatus.WAITING.value,
         "waiting_ahead": ahead, "estimated_wait_s": int(round(avg * ahead / max(1, open_windows))),
         "issued_at": now, "business_date": today, "public_token": row["public_token"],
@@ -340,29 +371,188 @@ def _do_call(conn: Connection, hall: Hall, w: dict[str, Any], t: dict[str, Any],
     return Outcome(t, [ev])
 
 
+# call-next runs on the driver (db/raw.py): the window (locked), its active ticket, one UPDATE
+# that claims the head of its queue and returns it, the zone's waiting count, one history row,
+# the event, and the ticket's body for the answer, all in the one transaction.
+_WINDOW_RAW = raw.Sql(
+    "SELECT id, code, name, state, clerk_id, consecutive_priority, enabled FROM windows "
+    "WHERE hall_id = :hall_id AND code = :code",
+    pg="SELECT id, code, name, state, clerk_id, consecutive_priority, enabled FROM windows "
+       "WHERE hall_id = :hall_id AND code = :code FOR UPDATE")
+_TICKET_COLS = ("id, number, zone_id, queue_zone_id, matter_id, business_date, priority, status, rank, issued_at, "
+                "called_at, started_at, served_at, call_count, window_id")
+_TICKET_KEYS = tuple(c.strip() for c in _TICKET_COLS.split(","))
+# Spelled as the partial unique index's condition, so that SQLite uses that index.
+_ACTIVE_RAW = raw.Sql(f"SELECT {_TICKET_COLS} FROM tickets WHERE window_id = :window_id "
+                      "AND status IN ('called', 'serving')")
+_WINDOW_ZONES_RAW = raw.Sql("SELECT zone_id FROM window_zones WHERE window_id = :window_id ORDER BY position")
+_ZONE_CODES_RAW = raw.Sql("SELECT id, code FROM zones WHERE id IN (:a, :b)")
+_TAKE_WAITING_RAW = raw.Sql("UPDATE counters SET waiting = waiting - 1 WHERE zone_id = :zone_id AND business_date = :day "
+                            "RETURNING waiting")
+_WAITING_RAW = raw.Sql("SELECT waiting FROM counters WHERE zone_id = :zone_id AND business_date = :day")
+_SET_CONSECUTIVE_RAW = raw.Sql("UPDATE windows SET consecutive_priority = :n WHERE id = :window_id")
+_HISTORY_RAW = raw.Sql("INSERT INTO ticket_history (ticket_id, at, action, from_status, to_status, window_id, actor, "
+                       "detail) VALUES (:ticket_id, :at, :action, :from_status, :to_status, :window_id, :actor, NULL)")
+_FINISH_RAW = raw.Sql("UPDATE tickets SET status = 'served', started_at = :started_at, served_at = :now, closed_at = :now "
+                      "WHERE id = :id AND status IN ('called', 'serving')")
+_SERVICE_AVG_RAW = raw.Sql(
+    f"UPDATE zones SET avg_service_s = CASE WHEN avg_service_s IS NULL THEN :took "
+    f"ELSE {1 - SERVICE_EMA_WEIGHT!r} * avg_service_s + {SERVICE_EMA_WEIGHT!r} * :took END WHERE id = :zone_id")
+_MATTER_NAME_RAW = raw.Sql("SELECT code, name FROM matters WHERE id = :id")
+_TRANSFERS_RAW = raw.Sql(
+    "SELECT h.at, w.code, h.detail FROM ticket_history h LEFT JOIN windows w ON w.id = h.window_id "
+    "WHERE h.ticket_id = :ticket_id AND h.action = 'transfer' ORDER BY h.id")
+_APPLICATIONS_RAW = raw.Sql("SELECT id FROM applications WHERE ticket_id = :ticket_id ORDER BY id")
+
+
+@lru_cache(maxsize=64)
+def _claim_sql(dialect: str, zones: int, allow_priority: bool) -> str:
+    """UPDATE … WHERE id = (the head of the window's queue) RETURNING the ticket: transfers to
+    this window first, then by rank (priority demoted past the cap), the window's zone order,
+    then oldest first. PostgreSQL locks the head with SKIP LOCKED: two windows never get it."""
+    p = (lambda n: f"%({n})s") if dialect == "postgresql" else (lambda n: f":{n}")
+    zone_list = ", ".join(p(f"z{i}") for i in range(zones))
+    rank = "t.rank" if allow_priority else (f"CASE WHEN t.rank = {int(QueueRank.PRIORITY)} "
+                                            f"THEN {int(QueueRank.NORMAL)} ELSE t.rank END")
+    head = (f"SELECT t.id FROM tickets t WHERE t.status = 'waiting' AND t.business_date = {p('day')} "
+            f"AND (t.target_window_id = {p('window_id')} OR (t.target_window_id IS NULL "
+            f"AND t.queue_zone_id IN ({zone_list or 'NULL'}))) "
+            f"ORDER BY CASE WHEN t.target_window_id = {p('window_id')} THEN 0 ELSE 1 END, {rank}, "
+            f"COALESCE((SELECT wz.position FROM window_zones wz WHERE wz.window_id = {p('window_id')} "
+            f"AND wz.zone_id = t.queue_zone_id), 999), t.queue_key, t.id LIMIT 1")
+    if dialect == "postgresql":
+        head += " FOR UPDATE OF t SKIP LOCKED"
+    return (f"UPDATE tickets SET status = 'called', window_id = {p('window_id')}, called_at = {p('now')}, "
+            f"call_count = 1, target_window_id = NULL WHERE id = ({head}) AND status = 'waiting' "
+            f"RETURNING {_TICKET_COLS}")
+
+
+def _ticket_row(values: tuple[Any, ...]) -> dict[str, Any]:
+    t = dict(zip(_TICKET_KEYS, values, strict=True))
+    t["business_date"] = raw.read_day(t["business_date"])
+    for k in ("issued_at", "called_at", "started_at", "served_at"):
+        t[k] = raw.read_stamp(t[k])
+    return t
+
+
+def _fast_window(cur: Any, d: str, hall: Hall, code: str, actor: Actor) -> dict[str, Any]:
+    cur.execute(_WINDOW_RAW[d], {"hall_id": hall.id, "code": code})
+    r = cur.fetchone()
+    if r is None or not r[6]:
+        raise NotFound("window_not_found", window=code)
+    w = {"id": r[0], "code": r[1], "name": r[2], "state": r[3], "clerk_id": r[4], "consecutive_priority": r[5],
+         "enabled": bool(r[6])}
+    _check_window_actor(w, actor)
+    return w
+
+
+def _zone_codes(cur: Any, d: str, *ids: int) -> dict[int, str]:
+    cur.execute(_ZONE_CODES_RAW[d], {"a": ids[0], "b": ids[-1]})
+    return dict(cur.fetchall())
+
+
+def _history_raw(cur: Any, d: str, t: dict[str, Any], *, action: str, frm: str, to: str, at: Any,
+                 window_id: int, actor: Actor) -> None:
+    cur.execute(_HISTORY_RAW[d], {"ticket_id": t["id"], "at": at, "action": action, "from_status": frm,
+                                  "to_status": to, "window_id": window_id, "actor": actor.name})
+
+
+def _finish_active(conn: Connection, cur: Any, d: str, hall: Hall, w: dict[str, Any], t: dict[str, Any],
+                   now: datetime, actor: Actor) -> list[Event]:
+    """办结 the window's ticket (starting it first if it was only called: its service ran from
+    the call), as start + finish would, in five statements."""
+    stamp = raw.stamp(d, now)
+    began = t["started_at"] or t["called_at"]
+    cur.execute(_FINISH_RAW[d], {"id": t["id"], "now": stamp, "started_at": raw.stamp(d, began)})
+    codes = _zone_codes(cur, d, t["queue_zone_id"], t["zone_id"])
+    cur.execute(_WAITING_RAW[d], {"zone_id": t["queue_zone_id"], "day": raw.day(d, t["business_date"])})
+    r = cur.fetchone()
+    payload = {"ticket": _ticket_ref(t, codes[t["zone_id"]]), "window": _window_ref(w),
+               "waiting": {codes[t["queue_zone_id"]]: r[0] if r else 0}}
+    events = []
+    if t["status"] == TicketStatus.CALLED:
+        _history_raw(cur, d, t, action="start", frm=TicketStatus.CALLED, to=TicketStatus.SERVING, at=stamp,
+                     window_id=w["id"], actor=actor)
+        events.append(append_event(conn, hall_id=hall.id, type="ticket.started", at=now,
+                                   zone=codes[t["queue_zone_id"]], payload=payload))
+    _history_raw(cur, d, t, action="finish", frm=TicketStatus.SERVING, to=TicketStatus.SERVED, at=stamp,
+                 window_id=w["id"], actor=actor)
+    events.append(append_event(conn, hall_id=hall.id, type="ticket.served", at=now, zone=codes[t["queue_zone_id"]],
+                               payload=payload))
+    if began is not None:
+        cur.execute(_SERVICE_AVG_RAW[d], {"took": max(0.0, (now - began).total_seconds()),
+                                          "zone_id": t["queue_zone_id"]})
+    return events
+
+
+def ticket_body_fast(cur: Any, d: str, t: dict[str, Any], codes: dict[int, str],
+                     w: dict[str, Any] | None) -> dict[str, Any]:
+    """The ticket's API body (as queries.ticket_body) from the row in hand: three short reads."""
+    matter = None
+    if t["matter_id"] is not None:
+        cur.execute(_MATTER_NAME_RAW[d], {"id": t["matter_id"]})
+        m = cur.fetchone()
+        matter = {"code": m[0], "name": m[1]} if m else None
+    cur.execute(_TRANSFERS_RAW[d], {"ticket_id": t["id"]})
+    transfers = [{"at": raw.read_stamp(at), "from_window": code, **(raw.read_doc(detail) or {})}
+                 for at, code, detail in cur.fetchall()]
+    cur.execute(_APPLICATIONS_RAW[d], {"ticket_id": t["id"]})
+    apps = [r[0] for r in cur.fetchall()]
+    return {
+        "id": t["id"], "number": t["number"], "zone": codes.get(t["zone_id"]), "queue_zone": codes.get(t["queue_zone_id"]),
+        "matter": matter, "priority": t["priority"], "status": t["status"], "business_date": t["business_date"],
+        "issued_at": t["issued_at"], "called_at": t["called_at"], "started_at": t["started_at"],
+        "served_at": t["served_at"], "window": _window_ref(w) if w else None, "call_count": t["call_count"],
+        "transfers": transfers, "applications": apps,
+    }
+
+
 def call_next(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, window_code: str,
               finish_current: bool = False) -> Outcome:
     """Claim the head of the window's queue. With `finish_current`, the ticket the window holds
-    is finished first in the same transaction (办结并呼叫下一位: one button for the clerk)."""
+    is finished first in the same transaction (办结并呼叫下一位: one button for the clerk).
+    The outcome's `body` is the called ticket as the API answers it."""
     now = clock.now()
     today = business_date(now, hall.tz)
+    d = conn.dialect.name
+    cur = raw.cursor(conn)
+    w = _fast_window(cur, d, hall, window_code, actor)
     events: list[Event] = []
-    if finish_current:
-        w0 = _window(conn, hall, window_code, lock=True)
-        _check_window_actor(w0, actor)
-        current = _active_ticket(conn, w0["id"])
-        if current is not None:
-            if current["status"] == TicketStatus.CALLED:
-                events += start(conn, hall=hall, clock=clock, actor=actor, ticket_id=current["id"]).events
-            events += finish(conn, hall=hall, clock=clock, actor=actor, ticket_id=current["id"]).events
-    w = _ready_window(conn, hall, window_code, actor)
-    zone_ids = _window_zone_ids(conn, w["id"])
-    head = _queue_head(conn, w, zone_ids, today, allow_priority=w["consecutive_priority"] < hall.priority_cap)
-    if head is None:
+    cur.execute(_ACTIVE_RAW[d], {"window_id": w["id"]})
+    active = cur.fetchone()
+    if active is not None:
+        current = _ticket_row(active)
+        if not finish_current:
+            if w["state"] != WindowState.OPEN:
+                raise Conflict("window_not_open", window=window_code)
+            raise Conflict("window_busy", window=window_code, number=current["number"])
+        events += _finish_active(conn, cur, d, hall, w, current, now, actor)
+    if w["state"] != WindowState.OPEN:
+        raise Conflict("window_not_open", window=window_code)
+    cur.execute(_WINDOW_ZONES_RAW[d], {"window_id": w["id"]})
+    zone_ids = [r[0] for r in cur.fetchall()]
+    stamp = raw.stamp(d, now)
+    day = raw.day(d, today)
+    params: dict[str, Any] = {"window_id": w["id"], "day": day, "now": stamp}
+    params.update({f"z{i}": z for i, z in enumerate(zone_ids)})
+    cur.execute(_claim_sql(d, len(zone_ids), w["consecutive_priority"] < hall.priority_cap), params)
+    claimed = cur.fetchone()
+    if claimed is None:
         return Outcome(None, events)
-    t = _ticket(conn, hall, head.id)
-    out = _do_call(conn, hall, w, t, now, actor)
-    return Outcome(out.ticket, events + out.events)
+    t = _ticket_row(claimed)
+    cur.execute(_TAKE_WAITING_RAW[d], {"zone_id": t["queue_zone_id"], "day": raw.day(d, t["business_date"])})
+    waiting = cur.fetchone()[0]
+    consecutive = w["consecutive_priority"] + 1 if t["rank"] == QueueRank.PRIORITY else 0
+    if consecutive != w["consecutive_priority"]:
+        cur.execute(_SET_CONSECUTIVE_RAW[d], {"n": consecutive, "window_id": w["id"]})
+    _history_raw(cur, d, t, action="call", frm=TicketStatus.WAITING, to=TicketStatus.CALLED, at=stamp,
+                 window_id=w["id"], actor=actor)
+    codes = _zone_codes(cur, d, t["queue_zone_id"], t["zone_id"])
+    zone_code = codes[t["queue_zone_id"]]
+    events.append(append_event(conn, hall_id=hall.id, type="ticket.called", at=now, zone=zone_code, payload={
+        "ticket": _ticket_ref(t, codes[t["zone_id"]]), "window": _window_ref(w),
+        "announcement": announcement(t["number"], w["code"]), "waiting": {zone_code: waiting}}))
+    return Outcome(t, events, ticket_body_fast(cur, d, t, codes, w))
 
 
 def call_ticket(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, window_code: str, ticket_id: int) -> Outcome:

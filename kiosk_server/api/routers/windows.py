@@ -65,6 +65,8 @@ async def resume_window(actor: Principal, c: Ctx, code: str = WindowCode) -> JSO
 def ticket_response(c: Any, out: tsvc.Outcome) -> Response:
     if out.ticket is None:
         return Response(status_code=204)
+    if out.body is not None:  # built in the use case's transaction
+        return JSON(out.body)
     return JSON(c.read(queries.ticket_body, out.ticket))
 
 
