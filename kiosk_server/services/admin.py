@@ -15,7 +15,7 @@ import tomllib
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from kiosk_server.config import ConfigError, Layout, parse_config
@@ -342,9 +342,11 @@ def _set_zones(conn: Connection, window_id: int, zone_ids: list[int]) -> None:
 
 
 def _active_ticket(conn: Connection, window_id: int) -> str | None:
+    """The number of the ticket the window has called or serves. The condition is spelled as the
+    partial unique index's, so SQLite finds it there rather than scanning every ticket."""
     tk = T.tickets
     return conn.execute(select(tk.c.number).where(tk.c.window_id == window_id,
-                                                  tk.c.status.in_(("called", "serving")))).scalar()
+                                                  text("tickets.status IN ('called', 'serving')"))).scalar()
 
 
 def create_window(conn: Connection, *, hall: Hall, actor: Actor, now: datetime,
