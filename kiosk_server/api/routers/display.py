@@ -1,12 +1,13 @@
 """Hall screens: the snapshot, and the stream (snapshot or replay by seq, then live events)."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import orjson
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
@@ -52,7 +53,7 @@ async def snapshot(actor: Principal, c: Ctx, zones: str | None = Query(default=N
 async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le=2**62),
                  zones: str | None = Query(default=None, max_length=200, pattern=ZONES)) -> None:
     """One screen: a sender task drains its hub queue onto the socket, a receiver task reads
-    its requests, and this task waits for either to end or for the hub to cut the screen off.
+    its requests; all end together when either ends or the hub cuts the screen off.
     A screen that stops reading blocks only its own sender; when its queue overflows the hub
     closes it, the blocked send is abandoned and the socket is closed with 1013 (delivered
     whenever the screen reads again: it then reconnects with `since`)."""
@@ -66,31 +67,27 @@ async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le
     zone_set = _zones(zones, a.actor.zones)
     sub = c.hub.subscribe(zone_set, a.token_hash)  # subscribe first: nothing falls between replay and live
     c.count("ws_connections")
-    tasks: list[asyncio.Task[Any]] = []
     try:
         # The worker's process id: with several workers, tests and operators see which one serves a screen.
         await ws.accept(headers=[(WORKER_HEADER, str(os.getpid()).encode())])
         last = await _catch_up(ws, c, since, zone_set)
-        sender = asyncio.create_task(_send(ws, c.hub, sub, last))
-        receiver = asyncio.create_task(_receive(ws, c, zone_set, sub))
-        closed = asyncio.create_task(sub.closed.wait())
-        tasks = [sender, receiver, closed]
-        while True:
-            done, _ = await asyncio.wait(tasks, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED)
-            if done:
-                break
-            if sub.queue.empty():  # quiet for a while: the sender pings
-                sub.queue.put_nowait(PING)
-        for task in tasks:
-            task.cancel()  # a send stuck on a screen that stopped reading is abandoned here
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for task in (sender, receiver):
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        async with anyio.create_task_group() as tg:
+            async def until_any_ends(fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+                try:
+                    await fn(*args)
+                except (WebSocketDisconnect, RuntimeError):  # the screen left
+                    pass
+                finally:
+                    tg.cancel_scope.cancel()  # a send stuck on a screen that stopped reading is abandoned here
+
+            tg.start_soon(until_any_ends, _send, ws, c.hub, sub, last)
+            tg.start_soon(until_any_ends, _receive, ws, c, zone_set, sub)
+            tg.start_soon(until_any_ends, sub.closed.wait)
+            tg.start_soon(_heartbeat, sub)
         c.hub.unsubscribe(sub)
         if sub.closed_reason == "slow":
-            with contextlib.suppress(TimeoutError):  # sent once the screen reads again
-                await asyncio.wait_for(ws.close(code=1013, reason="too slow; reconnect with since"), CLOSE_WAIT_S)
+            with anyio.move_on_after(CLOSE_WAIT_S):  # sent once the screen reads again
+                await ws.close(code=1013, reason="too slow; reconnect with since")
         elif sub.closed_reason == "logout":
             await ws.close(code=1008, reason="logged out")
     except (WebSocketDisconnect, RuntimeError):
@@ -100,10 +97,15 @@ async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le
         with contextlib.suppress(Exception):
             await ws.close(code=1011)
     finally:
-        for task in tasks:
-            task.cancel()
         c.hub.unsubscribe(sub)
         c.count("ws_connections", -1)
+
+
+async def _heartbeat(sub: Subscriber) -> None:
+    while True:
+        await anyio.sleep(HEARTBEAT_S)
+        if sub.queue.empty():  # quiet for a while: the sender pings
+            sub.queue.put_nowait(PING)
 
 
 async def _send(ws: WebSocket, hub: EventHub, sub: Subscriber, last: int) -> None:
