@@ -325,6 +325,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
                             actor=SYSTEM, now=SystemClock().now(), security=s.security)
     sim, previews = _demo_printer(db, s, data / "printer-previews")
     e.dispose()
+    led = _demo_led(s, tokens, base, server.bind)
     print(f"""
   衡阳市政务服务中心 demo — hall queue server (SQLite: {data / 'hall.db'})
 
@@ -341,6 +342,9 @@ def cmd_demo(a: argparse.Namespace) -> int:
     if sim is not None:
         print(f"\n  Printers       {', '.join(p.code for p in s.layout.printers)} print on a printer simulator at "
               f"127.0.0.1:{sim.port}\n                 every slip is saved as a picture: {previews}/slip-NNNN.png")
+    if led is not None:
+        print(f"\n  LED strips     {led.url}   (what each window's LED strip shows, live; ?lang=en)\n"
+              f"                 a display client drives an LED bus simulator ({led.protocol}) from the stream")
     k1 = next((d.code for d in s.layout.devices if d.role == "kiosk"), None)
     if k1:
         print(f"\n  Try:  curl -H 'Authorization: Bearer {tokens[k1]}' {base}/api/v1/kiosk/menu", flush=True)
@@ -350,6 +354,20 @@ def cmd_demo(a: argparse.Namespace) -> int:
                  "device_tokens": tokens, "demo": True, "ignore_opening_hours": True}
     _run_uvicorn(a.config, s, overrides)
     return 0
+
+
+def _demo_led(settings: Any, tokens: dict[str, str], base: str, bind: str) -> Any:
+    """The demo's window LED strips: a display client (the hall-wide screen's token) drives an LED
+    bus simulator in this process; its page shows what each window's strip displays."""
+    lay = settings.layout
+    screen = next((d for d in (lay.devices if lay else []) if d.role == "display" and not d.zones), None)
+    windows = [w for w in (lay.windows if lay else []) if w.led_address]
+    if screen is None or not windows:
+        return None
+    from display_client.led.demo import LedDemo
+    return LedDemo(base, tokens[screen.code], addresses={w.code: w.led_address for w in windows},
+                   labels={w.led_address: f"{w.code} {w.name}" for w in windows},
+                   host=bind if bind not in ("0.0.0.0", "::") else "127.0.0.1").start()
 
 
 def _demo_printer(db: Any, settings: Any, previews: Path) -> tuple[Any, Path]:

@@ -4,8 +4,8 @@
 
 `--pty` opens a pseudo-terminal and prints its path: give that path to the client as its serial
 device (`--led /dev/pts/N`). `--tcp` listens like an RS-485-over-TCP converter (`--led
-socket://127.0.0.1:4001`). `--http` serves a status page (`/`) and `/status.json`: what every
-address shows, how many frames were decoded and how many were corrupt. Everything binds to
+socket://127.0.0.1:4001`). `--http` serves a live status page (`/`, zh-CN or `?lang=en`) and
+`/status.json`: what every address shows, how many frames were decoded and how many were corrupt. Everything binds to
 127.0.0.1 unless told otherwise.
 """
 from __future__ import annotations
@@ -22,9 +22,10 @@ import threading
 import time
 import tty
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 from display_client.led import PROTOCOLS, sign_for
 from display_client.led.sign import DecodedFrame, LedSign
@@ -208,35 +209,121 @@ class TcpPort:
         self.drop()
 
 
-PAGE = """<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="1">
-<title>LED bus simulator</title>
-<style>body{{font-family:sans-serif;background:#111;color:#ddd}}td{{padding:4px 12px}}
-.led{{font-family:monospace;font-size:28px;color:#f33;background:#000;letter-spacing:2px}}</style>
-<h1>LED bus ({protocol})</h1><p>{frames} frames decoded, {rejected} rejected</p>
-<table><tr><th>address</th><th>shows</th></tr>{rows}</table>"""
+# Every string of the status page, zh-CN first (`?lang=en`, or an English Accept-Language).
+TEXTS: dict[str, dict[str, str]] = {
+    "title": {"zh-CN": "窗口 LED 条屏", "en": "Window LED strips"},
+    "subtitle": {"zh-CN": "总线模拟器：逐个地址解码收到的帧，显示每块条屏此刻的内容",
+                 "en": "Bus simulator: every frame decoded by address, showing what each strip displays now"},
+    "summary": {"zh-CN": "协议 {protocol} · 已解码 {frames} 帧 · 拒收 {rejected} 帧 · 连接 {links} 个",
+                "en": "protocol {protocol} · {frames} frames decoded · {rejected} rejected · {links} link(s)"},
+    "address": {"zh-CN": "地址", "en": "Address"},
+    "window": {"zh-CN": "窗口", "en": "Window"},
+    "shows": {"zh-CN": "条屏显示", "en": "The strip shows"},
+    "updated": {"zh-CN": "更新时间", "en": "Updated"},
+    "blank": {"zh-CN": "（无显示）", "en": "(blank)"},
+    "empty": {"zh-CN": "尚未收到任何帧", "en": "No frame received yet"},
+    "offline": {"zh-CN": "与模拟器的连接中断，正在重试…", "en": "Lost the simulator, retrying…"},
+    "other_lang": {"zh-CN": "English", "en": "中文"},
+}
+LANGS = ("zh-CN", "en")
+REFRESH_MS = 500
+
+
+def page_lang(query: str, accept_language: str | None) -> str:
+    """`?lang=zh-CN|en`, else the Accept-Language header's first choice, else zh-CN."""
+    asked = parse_qs(query).get("lang", [""])[0]
+    if asked in LANGS:
+        return asked
+    first = (accept_language or "").split(",")[0].strip().lower()
+    return "en" if first.startswith("en") else "zh-CN"
+
+
+def texts(lang: str) -> dict[str, str]:
+    return {key: entry.get(lang, entry["zh-CN"]) for key, entry in TEXTS.items()}
+
+
+PAGE = """<!doctype html><html lang="{lang}"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
+<style>
+body{{font-family:"Noto Sans SC","Noto Sans CJK SC",sans-serif;background:#111;color:#ddd;margin:24px}}
+h1{{margin:0 0 4px}} .sub,.sum{{color:#999;margin:4px 0}} a{{color:#8af}}
+table{{border-collapse:collapse;margin-top:16px}} th{{text-align:left;color:#aaa;font-weight:normal}}
+td,th{{padding:6px 14px;border-bottom:1px solid #222}}
+.led{{font-family:"Noto Sans Mono CJK SC",monospace;font-size:30px;color:#ff3b2f;background:#080000;
+letter-spacing:3px;text-shadow:0 0 6px #f00;min-width:18em;white-space:pre}}
+.led.blank{{color:#522;text-shadow:none}} .fresh{{animation:flash 1s}}
+@keyframes flash{{from{{background:#400}}to{{background:#080000}}}}
+#offline{{display:none;color:#fa0}} body.offline #offline{{display:block}}
+</style>
+<h1>{title}</h1><p class="sub">{subtitle} · <a href="?lang={other}">{other_lang}</a></p>
+<p class="sum" id="summary">{summary}</p><p id="offline">{offline}</p>
+<table><thead><tr><th>{address}</th><th>{window}</th><th>{shows}</th><th>{updated}</th></tr></thead>
+<tbody id="rows">{rows}</tbody></table>
+<script>
+const T = {texts_json};
+const shown = {{}};
+function fmt(s, p) {{ return s.replace(/\\{{(\\w+)\\}}/g, (_, k) => p[k]); }}
+function row(a, s) {{
+  const tr = document.createElement("tr"); tr.dataset.address = a;
+  const led = s.text === null ? T.blank : s.text;
+  for (const [v, cls] of [[a, ""], [s.label || "", ""], [led, "led" + (s.text ? "" : " blank")],
+                          [s.updated ? new Date(s.updated * 1000).toLocaleTimeString(document.documentElement.lang) : "", ""]]) {{
+    const td = document.createElement("td"); td.textContent = v; if (cls) td.className = cls; tr.appendChild(td);
+  }}
+  if (a in shown && shown[a] !== s.text) tr.querySelector(".led").classList.add("fresh");
+  shown[a] = s.text;
+  return tr;
+}}
+async function refresh() {{
+  try {{
+    const st = await (await fetch("status.json", {{cache: "no-store"}})).json();
+    document.body.classList.remove("offline");
+    document.getElementById("summary").textContent = fmt(T.summary, st);
+    const rows = Object.entries(st.addresses).map(([a, s]) => row(a, s));
+    if (!rows.length) {{ const tr = document.createElement("tr"); tr.innerHTML = "<td colspan=4></td>";
+      tr.firstChild.textContent = T.empty; rows.push(tr); }}
+    document.getElementById("rows").replaceChildren(...rows);
+  }} catch (e) {{ document.body.classList.add("offline"); }}
+  setTimeout(refresh, {refresh_ms});
+}}
+for (const tr of document.querySelectorAll("#rows tr[data-address]"))
+  shown[tr.dataset.address] = tr.querySelector(".led.blank") ? null : tr.querySelector(".led").textContent;
+setTimeout(refresh, {refresh_ms});
+</script></html>"""
 
 
 class StatusServer:
-    """`/` a page showing every address, `/status.json` the same as JSON."""
+    """`/` a live page of what every address shows (zh-CN or en), `/status.json` the same data.
+    `labels` names the addresses (a window code and name), `links` counts the connected links."""
 
-    def __init__(self, bus: LedBus, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, bus: LedBus, host: str = "127.0.0.1", port: int = 0, *,
+                 labels: Mapping[int, str] | None = None, links: Callable[[], int] | None = None) -> None:
+        labels = dict(labels or {})
+
+        def status() -> dict[str, Any]:
+            st = bus.status()
+            st["links"] = links() if links is not None else None
+            addresses = sorted({*labels, *(int(a) for a in st["shown"])})
+            st["addresses"] = {str(a): {"label": labels.get(a), "text": st["shown"].get(str(a), {}).get("text"),
+                                        "updated": st["shown"].get(str(a), {}).get("updated")} for a in addresses}
+            return st
+
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                status = bus.status()
-                if self.path == "/status.json":
-                    body, kind = json.dumps(status, ensure_ascii=False).encode(), "application/json"
-                elif self.path == "/":
-                    rows = "".join(f'<tr><td>{a}</td><td class="led">{html.escape(s["text"])}</td></tr>'
-                                   for a, s in status["shown"].items())
-                    body = PAGE.format(protocol=status["protocol"], frames=status["frames"],
-                                       rejected=status["rejected"], rows=rows).encode()
-                    kind = "text/html; charset=utf-8"
+                path, _, query = self.path.partition("?")
+                st = status()
+                if path == "/status.json":
+                    body, kind = json.dumps(st, ensure_ascii=False).encode(), "application/json"
+                elif path == "/":
+                    body, kind = render_page(st, page_lang(query, self.headers.get("Accept-Language"))), \
+                        "text/html; charset=utf-8"
                 else:
                     self.send_error(404)
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -259,6 +346,23 @@ class StatusServer:
         self._thread.join()
 
 
+def render_page(st: dict[str, Any], lang: str) -> bytes:
+    t = texts(lang)
+    e = html.escape
+    rows = "".join(
+        f'<tr data-address="{a}"><td>{a}</td><td>{e(s["label"] or "")}</td>'
+        f'<td class="led{"" if s["text"] else " blank"}">{e(s["text"] if s["text"] is not None else t["blank"])}</td>'
+        f'<td></td></tr>' for a, s in st["addresses"].items()) or f'<tr><td colspan="4">{e(t["empty"])}</td></tr>'
+    other = "en" if lang == "zh-CN" else "zh-CN"
+    summary = t["summary"].format(protocol=st["protocol"], frames=st["frames"], rejected=st["rejected"],
+                                  links=st["links"] if st["links"] is not None else "-")
+    return PAGE.format(lang=lang, title=e(t["title"]), subtitle=e(t["subtitle"]), other=other,
+                       other_lang=e(t["other_lang"]), summary=e(summary), offline=e(t["offline"]),
+                       address=e(t["address"]), window=e(t["window"]), shows=e(t["shows"]), updated=e(t["updated"]),
+                       rows=rows, texts_json=json.dumps(t, ensure_ascii=False).replace("</", "<\\/"),
+                       refresh_ms=REFRESH_MS).encode()
+
+
 def _host_port(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     return host or "127.0.0.1", int(port)
@@ -279,12 +383,14 @@ def main(argv: list[str] | None = None) -> int:
         pty = PtyPort(bus)
         closers.append(pty.close)
         print(f"serial: {pty.path}", flush=True)
+    tcp = None
     if args.tcp:
         tcp = TcpPort(bus, *_host_port(args.tcp))
         closers.append(tcp.close)
         print(f"tcp:    {tcp.url}", flush=True)
     if args.http:
-        web = StatusServer(bus, *_host_port(args.http))
+        links = (lambda: tcp.connections) if tcp is not None else None
+        web = StatusServer(bus, *_host_port(args.http), links=links)
         closers.append(web.close)
         print(f"status: {web.url}", flush=True)
     stop = threading.Event()

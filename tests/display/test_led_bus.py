@@ -187,7 +187,10 @@ def test_status_page_and_json():
         assert status["protocol"] == "stx" and status["frames"] == 1 and status["rejected"] == 0
         assert status["bytes"] == len(bus.wire) == 24
         assert status["shown"]["6"]["text"] == "A007 请到06号窗口"
+        assert status["addresses"]["6"]["text"] == "A007 请到06号窗口"
         page = urllib.request.urlopen(web.url, timeout=5).read().decode()
-        assert "A007 请到06号窗口" in page and "1 frames decoded" in page
+        assert "A007 请到06号窗口" in page and "已解码 1 帧" in page and 'lang="zh-CN"' in page
+        page = urllib.request.urlopen(web.url + "?lang=en", timeout=5).read().decode()
+        assert "A007 请到06号窗口" in page and "1 frames decoded" in page and 'lang="en"' in page
     finally:
         web.close()
