@@ -1,4 +1,4 @@
-// The ticket machine (取号机): /kiosk?token=<kiosk device token>[&idle=90][&lang=en]
+// The ticket machine (取号机): /kiosk?token=<kiosk device token>[&idle=90][&guard=300][&lang=en]
 //
 // Screens: home (zone tiles, appointment check-in, return visit) → zone (its matters) → guide
 // (materials, time limit, fee, case type; take a ticket, or a priority ticket) → result (the
@@ -13,7 +13,7 @@
 // tap in the first moments of a new screen is ignored (the second tap of a double tap would
 // otherwise land on whatever the new screen shows there), and each attempt sends its own
 // Idempotency-Key (a retried attempt gets the same ticket back from the server).
-// After `idle` seconds without a touch the machine returns to the start.
+// After `idle` seconds without a touch (on the result screen 30 s at most) the machine returns to the start.
 // For tests: window.kiosk = {state, ready, refresh()}.
 
 import {
@@ -22,9 +22,11 @@ import {
 
 const params = new URLSearchParams(location.search);
 const IDLE_MS = Math.max(2, Number(params.get('idle')) || 90) * 1000;
-const GUARD_MS = 300;            // taps ignored right after a screen change
+// Taps ignored right after a screen change (ms; touch screens that report ghost taps want more).
+const GUARD_MS = Math.min(2000, Math.max(0, Number(params.get('guard') ?? 300) || 0));
 const WARN_MS = 10000;           // the idle warning shows this long before the return
 const MENU_REFRESH_MS = 60000;   // opening hours and quotas move with the clock
+const RESULT_MS = Math.min(IDLE_MS, 30000);  // the next citizen should not find the last one's number
 const CASE_TYPES = ['immediate', 'promised', 'review', 'joint'];
 
 const S = {
@@ -187,7 +189,8 @@ function tile(z, onPick) {
 }
 
 function tiles(onPick) {
-  return el('div', { class: 'k-tiles', id: 'tiles' }, S.menu.zones.map((z) => tile(z, onPick)));
+  const many = S.menu.zones.length > 6 ? ' k-tiles-many' : '';
+  return el('div', { class: `k-tiles${many}`, id: 'tiles' }, S.menu.zones.map((z) => tile(z, onPick)));
 }
 
 function viewHome() {
@@ -268,9 +271,11 @@ function viewGuide() {
     el('div', { class: 'k-guide-layout' }, guide, actions));
 }
 
+function idleLimit() { return S.screen === 'result' ? RESULT_MS : IDLE_MS; }
+
 function viewResult() {
   const r = S.result;
-  const left = Math.max(0, Math.ceil((IDLE_MS - (Date.now() - S.lastActivity)) / 1000));
+  const left = Math.max(0, Math.ceil((RESULT_MS - (Date.now() - S.lastActivity)) / 1000));
   const printState = r.print ? (r.print.state === 'queued' ? 'queued' : 'unavailable') : 'none';
   return el('section', { class: 'k-screen k-result', 'aria-labelledby': 'screen-title' },
     el('div', { class: 'k-result-main' },
@@ -377,7 +382,10 @@ async function takeTicket(body) {
 async function loadMenu() {
   try {
     S.menu = await api('/api/v1/kiosk/menu');
-    if (S.screen === 'loading' || S.screen === 'failed') show('home', { error: null });
+    const gone = ['zone', 'guide'].includes(S.screen) && (!zoneOf(S.zone)
+      || (S.screen === 'guide' && S.matter && !matterOf(zoneOf(S.zone), S.matter)));
+    if (S.screen === 'loading' || S.screen === 'failed' || S.screen === 'notoken') show('home', { error: null });
+    else if (gone && !S.busy) goHome();  // the operator removed what this citizen was looking at
     else render();
     window.kiosk.ready = true;
     document.body.dataset.menuAt = String(Date.now());
@@ -451,7 +459,7 @@ function tick() {
   const clock = $('clock');
   const now = new Date();
   clock.textContent = now.toLocaleTimeString(i18n.lang, { hour: '2-digit', minute: '2-digit', hour12: false });
-  const left = IDLE_MS - (Date.now() - S.lastActivity);
+  const left = idleLimit() - (Date.now() - S.lastActivity);
   const away = !['home', 'loading', 'failed', 'notoken'].includes(S.screen);
   if (away && !S.busy && left <= 0) {
     activity();
@@ -506,11 +514,20 @@ async function main() {
   setToken(S.token);
   await loadMenu();
   setInterval(() => { if (!S.busy) loadMenu(); }, MENU_REFRESH_MS);
+  let snapshots = 0;
   openStream({
     token: S.token,
-    onSnapshot: (snap) => applyWaiting(snap.waiting),
+    onSnapshot: (snap) => {
+      applyWaiting(snap.waiting);
+      snapshots += 1;
+      if (snapshots > 1) refreshSoon(100);  // back after a gap: the layout may have changed meanwhile
+    },
     onEvent,
-    onState: (state) => { S.conn = state; renderChrome(); },
+    onState: (state) => {
+      S.conn = state;
+      renderChrome();
+      if (state === 'refused') loadMenu();  // the token was revoked: the menu says so (401)
+    },
   });
 }
 
