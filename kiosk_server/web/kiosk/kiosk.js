@@ -3,7 +3,9 @@
 // Screens: home (zone tiles, appointment check-in, return visit) → zone (its matters) → guide
 // (materials, time limit, fee, case type; take a ticket, or a priority ticket) → result (the
 // number, people ahead, estimated wait, the status page's QR code, the printer's state).
-// Appointment check-in and return visit: keypad → choose the zone → result.
+// Appointment check-in: keypad → result (the booking names its zone and matter; a server that
+// wants the zone anyway gets it from the zone-pick screen). Return visit: keypad → choose the
+// zone → result. Whatever the server refuses (an unknown code, too early…) is shown as it says.
 //
 // Live: waiting counts from the display stream (every event carries the new counts of its
 // zone), the menu again on config.changed (a zone added by an operator appears without a
@@ -139,7 +141,8 @@ function renderChrome() {
   const p = m && m.printer;
   const printer = $('printer');
   if (p && p.state === 'unavailable' && S.screen !== 'result') {
-    printer.textContent = t('kiosk.printer_down', { message: p.message });
+    const message = p.message ? p.message.charAt(0).toUpperCase() + p.message.slice(1) : '';
+    printer.textContent = t('kiosk.printer_down', { message });
     printer.hidden = false;
   } else {
     printer.hidden = true;
@@ -207,11 +210,14 @@ function viewHome() {
         el('span', { class: 'k-other-hint' }, t('kiosk.return_hint')))));
 }
 
+function daysText(n) {
+  if (!n) return t('kiosk.days_now');
+  return n === 1 ? t('kiosk.days_1') : t('kiosk.days_n', { n });
+}
+
 function caseLine(m) {
-  return [
-    CASE_TYPES.includes(m.case_type) ? t(`kiosk.case_${m.case_type}`) : null,
-    m.promised_days ? t('kiosk.days_n', { n: m.promised_days }) : t('kiosk.days_now'),
-  ].filter(Boolean).join(' · ');
+  return [CASE_TYPES.includes(m.case_type) ? t(`kiosk.case_${m.case_type}`) : null, daysText(m.promised_days)]
+    .filter(Boolean).join(' · ');
 }
 
 function viewZone() {
@@ -244,7 +250,7 @@ function viewGuide() {
     el('dl', { class: 'k-facts' },
       m.department ? fact(t('kiosk.department'), m.department, true) : null,
       fact(t('kiosk.case_type'), CASE_TYPES.includes(m.case_type) ? t(`kiosk.case_${m.case_type}`) : m.case_type),
-      fact(t('kiosk.time_limit'), m.promised_days ? t('kiosk.days_n', { n: m.promised_days }) : t('kiosk.days_now')),
+      fact(t('kiosk.time_limit'), daysText(m.promised_days)),
       m.fee ? fact(t('kiosk.fee'), m.fee, true) : fact(t('kiosk.fee'), t('kiosk.fee_none'))),
     el('h2', { class: 'k-section' }, t('kiosk.materials')),
     (m.materials && m.materials.length)
@@ -282,6 +288,7 @@ function viewResult() {
       el('h1', { class: 'k-result-label', id: 'screen-title' }, t('kiosk.your_number')),
       el('div', { class: 'k-number', id: 'ticket-number' }, r.number),
       r.priority === 'priority' ? el('div', { class: 'k-badge' }, t('kiosk.priority_badge')) : null,
+      r.appointment ? el('div', { class: 'k-slot', id: 'slot' }, t('kiosk.slot', { start: r.appointment.start, end: r.appointment.end })) : null,
       el('div', { class: 'k-result-zone', 'data-content': true }, r.matter ? `${r.zone.name} · ${r.matter.name}` : r.zone.name),
       el('dl', { class: 'k-result-facts' },
         el('div', { class: 'k-fact' }, el('dt', {}, t('kiosk.ahead')), el('dd', { id: 'ahead' }, t('people', { n: r.waiting_ahead }))),
@@ -298,10 +305,11 @@ function viewResult() {
       el('span', { class: 'k-countdown', id: 'countdown' }, t('kiosk.back_in', { n: left }))));
 }
 
-const KEYPAD_MAX = { appointment: 20, return: 24 };
+const KEYPAD_MAX = { appointment: 16, return: 24 };
 const KEYPAD_MIN = 4;
 
 function keypadPress(k) {
+  if (S.busy) return;
   S.error = null;
   if (k === 'del') S.code = S.code.slice(0, -1);
   else if (k === 'clear') S.code = '';
@@ -310,13 +318,19 @@ function keypadPress(k) {
 }
 
 function keypadNext() {
-  if (S.code.length < KEYPAD_MIN) return;
-  show('pick', { error: null, attemptKey: newKey() });
+  if (S.code.length < KEYPAD_MIN || S.busy) return;
+  if (S.mode === 'appointment') {
+    S.attemptKey = newKey();
+    takeTicket({ appointment_code: S.code });
+  } else {
+    show('pick', { error: null, attemptKey: newKey() });
+  }
 }
 
 function viewKeypad() {
   const appt = S.mode === 'appointment';
-  const key = (k, label, aria, cls = '') => btn(`k-key ${cls}`, { onclick: () => keypadPress(k), 'aria-label': aria, 'data-key': k }, label);
+  const key = (k, label, aria, cls = '') => btn(`k-key ${cls}`,
+    { onclick: () => keypadPress(k), 'aria-label': aria, 'data-key': k, disabled: S.busy }, label);
   const digits = ['1', '2', '3', '4', '5', '6', '7', '8', '9'].map((d) => key(d, d, t('kiosk.key_digit', { d })));
   return el('section', { class: 'k-screen k-keypad-screen' },
     navBar(goHome),
@@ -334,7 +348,8 @@ function viewKeypad() {
         key('0', '0', t('kiosk.key_digit', { d: 0 })),
         key('clear', t('kiosk.key_clear'), t('kiosk.key_clear'), 'k-key-fn'),
         appt ? null : key('-', '-', t('kiosk.key_dash'), 'k-key-fn'),
-        btn('btn-primary k-next', { onclick: keypadNext, disabled: S.code.length < KEYPAD_MIN, 'data-action': 'next' }, t('kiosk.next')))));
+        btn('btn-primary k-next', { onclick: keypadNext, disabled: S.code.length < KEYPAD_MIN || S.busy, 'data-action': 'next' },
+          S.busy ? t('kiosk.taking') : appt ? t('kiosk.check_in') : t('kiosk.next')))));
 }
 
 function viewPick() {
@@ -355,7 +370,7 @@ async function takeTicket(body) {
   if (S.busy) return;
   S.busy = true;
   S.error = null;
-  for (const b of screenEl().querySelectorAll('.k-take, .k-tile, .k-nav .btn')) b.disabled = true;
+  for (const b of screenEl().querySelectorAll('.k-take, .k-tile, .k-nav .btn, .k-next, .k-key')) b.disabled = true;
   render();
   if (!S.attemptKey) S.attemptKey = newKey();
   try {
@@ -368,6 +383,10 @@ async function takeTicket(body) {
     show('result', { result: ticket, error: null, attemptKey: null });
   } catch (e) {
     S.busy = false;
+    if (e instanceof ApiError && e.status === 422 && e.code === 'validation' && body.appointment_code && !body.zone) {
+      show('pick', { error: null, attemptKey: newKey() });  // this server wants the zone with the code
+      return;
+    }
     S.error = e instanceof ApiError ? e.message : String(e);
     // A refusal changed nothing: the next try is a new attempt. After a network failure the
     // ticket may have been issued: the same key gets it back instead of a second one.
