@@ -128,6 +128,21 @@ def test_deleting_a_zone_answers_the_deleted_zone_and_its_matters(hall_api: Harn
     refused(h.patch(f"{ADMIN}/matters/N01", "op", json={"name": "x"}), 404, "matter_not_found")
 
 
+def test_the_audit_log_pages_and_filters_by_action_prefix(hall_api: Harness) -> None:
+    h = hall_api
+    ok(h.post(f"{ADMIN}/zones", "op", json={"code": "N", "name": "新区", "prefix": "N"}), 201)
+    ok(h.patch(f"{ADMIN}/zones/N", "op", json={"name": "新综合区"}))
+    ok(h.post(f"{ADMIN}/matters", "op", json={"code": "N01", "zone": "N", "name": "事项"}), 201)
+    zone = ok(h.get(f"{ADMIN}/audit?action=zone.", "aud"))
+    assert [(e["action"], e["object_id"]) for e in zone] == [("zone.update", "N"), ("zone.create", "N")]
+    assert [e["action"] for e in ok(h.get(f"{ADMIN}/audit?action=zone.create", "aud"))] == ["zone.create"]
+    assert ok(h.get(f"{ADMIN}/audit?action=zone_", "aud")) == []  # a LIKE wildcard is a plain character
+    older = ok(h.get(f"{ADMIN}/audit?action=zone.&limit=1&before_id={zone[0]['id']}", "aud"))
+    assert [e["id"] for e in older] == [zone[1]["id"]]
+    refused(h.get(f"{ADMIN}/audit?action=zone%25", "aud"), 422, "validation")
+    refused(h.get(f"{ADMIN}/audit?action=zone.", "op"), 403, "forbidden")
+
+
 def test_a_new_zone_matter_and_window_work_at_once(hall_api: Harness) -> None:
     """Kiosk menu, ticket and call on a zone, matter and window added a moment ago: no restart."""
     h = hall_api

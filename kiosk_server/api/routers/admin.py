@@ -75,11 +75,18 @@ async def revoke_device(actor: Principal, c: Ctx, code: str = DeviceCode) -> JSO
 
 @router.get("/audit", openapi_extra=roles("auditor"))
 async def audit_log(actor: Principal, c: Ctx, before_id: int | None = Query(default=None, ge=1, le=2**62),
-                    limit: int = Query(default=100, ge=1, le=1000)) -> JSON:
+                    limit: int = Query(default=100, ge=1, le=1000),
+                    action: str | None = Query(default=None, min_length=1, max_length=64,
+                                               pattern=r"^[A-Za-z0-9_.-]+$",
+                                               description="entries whose action starts with this (`zone.` "
+                                                           "or `zone.create`)")) -> JSON:
+    """Newest first; page with `before_id` = the last id of the previous page."""
     def read(conn: Any) -> list[dict[str, Any]]:
         q = select(T.audit_log).order_by(T.audit_log.c.id.desc()).limit(limit)
         if before_id is not None:
             q = q.where(T.audit_log.c.id < before_id)
+        if action is not None:
+            q = q.where(T.audit_log.c.action.startswith(action, autoescape=True))
         return [dict(r) for r in conn.execute(q).mappings()]
     return JSON(c.read(read))
 
