@@ -324,10 +324,18 @@ def cmd_demo(a: argparse.Namespace) -> int:
                 create_user(conn, username=username, display_name=name, password=password, roles=roles,
                             actor=SYSTEM, now=SystemClock().now(), security=s.security)
     sim, previews = _demo_printer(db, s, data / "printer-previews")
+    bookings = _demo_appointments(db)
     e.dispose()
     led = _demo_led(s, tokens, base, server.bind)
     print(f"""
   衡阳市政务服务中心 demo — hall queue server (SQLite: {data / 'hall.db'})
+
+  Pages (zh-CN; each has an English switch)
+    Kiosk        {base}/kiosk?token={_token_of(s, tokens, "kiosk")}
+    Clerk        {base}/clerk         (sign in as clerk1 … below, open a window)
+    Hall screen  {base}/display?token={_token_of(s, tokens, "display")}
+    Admin        {base}/admin         (operator, security_admin or auditor below)
+    Ticket page  {base}/t/<public token>   (the QR code on every ticket)
 
   API            {base}/api/v1/   (schema: {base}/openapi.json)
   Health         {base}/healthz    Metrics: {base}/metrics
@@ -345,6 +353,9 @@ def cmd_demo(a: argparse.Namespace) -> int:
     if led is not None:
         print(f"\n  LED strips     {led.url}   (what each window's LED strip shows, live; ?lang=en)\n"
               f"                 a display client drives an LED bus simulator ({led.protocol}) from the stream")
+    if bookings:
+        print("\n  Appointments   today's bookings to check in on the kiosk (预约签到): "
+              + ", ".join(f"{b['code']} ({b['zone']} {b['start']}-{b['end']})" for b in bookings))
     k1 = next((d.code for d in s.layout.devices if d.role == "kiosk"), None)
     if k1:
         print(f"\n  Try:  curl -H 'Authorization: Bearer {tokens[k1]}' {base}/api/v1/kiosk/menu", flush=True)
@@ -354,6 +365,33 @@ def cmd_demo(a: argparse.Namespace) -> int:
                  "device_tokens": tokens, "demo": True, "ignore_opening_hours": True}
     _run_uvicorn(a.config, s, overrides)
     return 0
+
+
+def _token_of(settings: Any, tokens: dict[str, str], role: str) -> str:
+    code = next((d.code for d in settings.layout.devices if d.role == role), None)
+    return tokens.get(code, "<token>") if code else "<token>"
+
+
+def _demo_appointments(db: Any) -> list[dict[str, Any]]:
+    """Three bookings for the demo's day: one due now, one in a quarter of an hour, one later."""
+    from datetime import timedelta
+
+    from kiosk_server.services import appointments
+    from kiosk_server.services.context import SYSTEM, SystemClock, load_hall
+    clock = SystemClock()
+    with db.write() as conn:
+        hall = load_hall(conn)
+        local = clock.now().astimezone(hall.tz)
+        out = []
+        for zone, offset in (("A", 0), ("B", 15), ("C", 90)):
+            start = (local + timedelta(minutes=offset)).replace(second=0, microsecond=0)
+            end = start + timedelta(minutes=30)
+            if end.date() != local.date():  # near midnight: nothing sensible to book
+                continue
+            out.append(appointments.book(conn, hall=hall, clock=clock, actor=SYSTEM, zone=zone, matter=None,
+                                         day=local.date(), start=start.strftime("%H:%M"), end=end.strftime("%H:%M"),
+                                         source="demo"))
+        return out
 
 
 def _demo_led(settings: Any, tokens: dict[str, str], base: str, bind: str) -> Any:

@@ -14,7 +14,7 @@ from kiosk_server import bootstrap
 from kiosk_server.api import errors
 from kiosk_server.api.idempotency import IdempotencyCache
 from kiosk_server.api.metrics import RequestMetrics
-from kiosk_server.api.routers import admin, auth, display, kiosk, ops, pages, public, tickets, windows
+from kiosk_server.api.routers import admin, appointments, auth, display, kiosk, ops, pages, public, tickets, windows
 from kiosk_server.api.routers import supervision
 from kiosk_server.config import Settings
 from kiosk_server.services.context import Clock
@@ -65,7 +65,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, container: boo
                   description="Queue ticketing and window calling for government service halls (政务服务中心).")
     app.state.container = c
     app.state.idempotency = IdempotencyCache()  # POST /api/v1/tickets with an Idempotency-Key
-    for r in (auth.router, kiosk.router, public.router, windows.router, tickets.router, display.router, admin.router,
+    for r in (auth.router, kiosk.router, appointments.router, public.router, windows.router, tickets.router, display.router, admin.router,
               ops.router, pages.router):
         app.include_router(r)
     app.include_router(supervision.router)

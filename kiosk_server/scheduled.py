@@ -5,13 +5,14 @@ import asyncio
 import logging
 
 from kiosk_server.bootstrap import Container
-from kiosk_server.services import tickets
+from kiosk_server.services import appointments, tickets
 
 log = logging.getLogger("kiosk_server.scheduled")
 
 
 def sweep_once(c: Container) -> int:
     """Expire every open ticket of a past business day; publish what changed."""
+    c.write(appointments.expire_past, hall=c.hall, clock=c.clock)
     return len(c.write(tickets.expire_past, hall=c.hall, clock=c.clock))
 
 

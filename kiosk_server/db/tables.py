@@ -281,6 +281,28 @@ applications = Table(
     Column("created_at", Stamp, nullable=False),
 )
 
+appointments = Table(
+    # Bookings made elsewhere (the online platform, the phone line) for a slot of a day. No
+    # personal data: the citizen brings the code; the booking system keeps who booked.
+    # booked → checked_in (a ticket is issued) | cancelled | missed (the day ended unclaimed).
+    "appointments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hall_id", Integer, ForeignKey("halls.id"), nullable=False),
+    Column("code", String(16), nullable=False),
+    Column("zone_id", Integer, ForeignKey("zones.id"), nullable=False),
+    Column("matter_id", Integer, ForeignKey("matters.id")),
+    Column("day", Date, nullable=False),
+    Column("slot_start", String(5), nullable=False),   # "HH:MM", the hall's local time
+    Column("slot_end", String(5), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("source", String(64)),
+    Column("ticket_id", BigInteger, ForeignKey("tickets.id")),
+    Column("created_at", Stamp, nullable=False),
+    Column("checked_in_at", Stamp),
+    UniqueConstraint("hall_id", "code", name="uq_appointments_hall_code"),
+    Index("ix_appointments_day", "hall_id", "day", "slot_start"),
+)
+
 events = Table(
     "events", metadata,
     Column("seq", BigId, primary_key=True, autoincrement=True),

@@ -13,10 +13,8 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
-    case,
     func,
     insert,
-    literal,
     or_,
     select,
     text,
@@ -240,10 +238,12 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
                  matter_code: str | None = None, priority: str = Priority.NORMAL, phone: str | None = None,
                  appointment_code: str | None = None, application_number: str | None = None,
                  ignore_opening_hours: bool = False, status_base_url: str | None = None,
-                 lang: str = "zh-CN") -> Outcome:
+                 lang: str = "zh-CN", appointment_slot_s: float | None = None) -> Outcome:
     """Issue a ticket. A kiosk with a printer gets its slip queued in the same transaction
     (`print`: {"job_id", "state"}; printed by the spooler after the commit, never here);
-    `status_base_url` is the public address the ticket's QR code points at, `lang` the slip's."""
+    `status_base_url` is the public address the ticket's QR code points at, `lang` the slip's.
+    `appointment_slot_s` (seconds after local midnight of the booked slot's start; see
+    services/appointments.py) makes it an appointment ticket, ordered by its slot."""
     now = clock.now()
     today = business_date(now, hall.tz)
     d = conn.dialect.name
@@ -270,12 +270,14 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
     if seq > zone["daily_quota"]:
         raise Conflict("quota_reached", zone=zone["name"])  # rolls back: the counter does not move
     number = format_number(zone["prefix"], seq, 3 if zone["daily_quota"] <= 999 else 4)
-    rank = QueueRank.PRIORITY if priority == Priority.PRIORITY else QueueRank.NORMAL
+    rank = (QueueRank.APPOINTMENT if appointment_slot_s is not None
+            else QueueRank.PRIORITY if priority == Priority.PRIORITY else QueueRank.NORMAL)
+    key = appointment_slot_s if appointment_slot_s is not None else queue_time(now, hall)
     row = {
         "hall_id": hall.id, "zone_id": zone["id"], "queue_zone_id": zone["id"],
         "matter_id": matter[0] if matter else None, "business_date": today, "seq": seq, "number": number,
         "priority": str(priority), "status": TicketStatus.WAITING.value, "rank": int(rank),
-        "queue_key": queue_time(now, hall) + seq * 1e-7,  # strictly increasing within a zone
+        "queue_key": key + seq * 1e-7,  # strictly increasing within a zone (and a slot)
         "public_token": secrets.token_urlsafe(16),
     }
     cur.execute(_INSERT_TICKET_RAW[d], {
@@ -312,22 +314,6 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
 
 
 # ---------------------------------------------------------------- calling
-
-def _queue_head(conn: Connection, w: dict[str, Any], zone_ids: list[int], today: date, allow_priority: bool) -> Any:
-    wz = T.window_zones
-    pref = (select(wz.c.position).where(wz.c.window_id == w["id"], wz.c.zone_id == tk.c.queue_zone_id)
-            .scalar_subquery())
-    targeted = case((tk.c.target_window_id == w["id"], 0), else_=1)
-    rank = tk.c.rank if allow_priority else case((tk.c.rank == int(QueueRank.PRIORITY), int(QueueRank.NORMAL)),
-                                                 else_=tk.c.rank)
-    q = (select(tk.c.id, tk.c.rank).where(
-        tk.c.status == TicketStatus.WAITING, tk.c.business_date == today,
-        or_(tk.c.target_window_id == w["id"],
-            and_(tk.c.target_window_id.is_(None), tk.c.queue_zone_id.in_(zone_ids))))
-        .order_by(targeted, rank, func.coalesce(pref, literal(999)), tk.c.queue_key, tk.c.id)
-        .limit(1).with_for_update(skip_locked=True, of=tk))
-    return conn.execute(q).first()
-
 
 # The condition is spelled exactly as the partial unique index's, so SQLite uses that index
 # (it matches partial indexes by the text of the condition, not by bound parameters).
@@ -412,8 +398,12 @@ def _claim_sql(dialect: str, zones: int, allow_priority: bool) -> str:
     then oldest first. PostgreSQL locks the head with SKIP LOCKED: two windows never get it."""
     p = (lambda n: f"%({n})s") if dialect == "postgresql" else (lambda n: f":{n}")
     zone_list = ", ".join(p(f"z{i}") for i in range(zones))
-    rank = "t.rank" if allow_priority else (f"CASE WHEN t.rank = {int(QueueRank.PRIORITY)} "
-                                            f"THEN {int(QueueRank.NORMAL)} ELSE t.rank END")
+    # An appointment is due from its slot's start (its queue key): before that it waits as a
+    # normal ticket issued at that time would. Past the cap, priority waits as normal too.
+    demoted = f"t.rank = {int(QueueRank.APPOINTMENT)} AND t.queue_key > {p('now_key')}"
+    if not allow_priority:
+        demoted += f" OR t.rank = {int(QueueRank.PRIORITY)}"
+    rank = f"CASE WHEN {demoted} THEN {int(QueueRank.NORMAL)} ELSE t.rank END"
     head = (f"SELECT t.id FROM tickets t WHERE t.status = 'waiting' AND t.business_date = {p('day')} "
             f"AND (t.target_window_id = {p('window_id')} OR (t.target_window_id IS NULL "
             f"AND t.queue_zone_id IN ({zone_list or 'NULL'}))) "
@@ -533,7 +523,9 @@ def call_next(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, windo
     zone_ids = [r[0] for r in cur.fetchall()]
     stamp = raw.stamp(d, now)
     day = raw.day(d, today)
-    params: dict[str, Any] = {"window_id": w["id"], "day": day, "now": stamp}
+    params: dict[str, Any] = {"window_id": w["id"], "day": day, "now": stamp,
+                              # keys of slot starts carry seq × 1e-7 (< 0.001): a slot is due from its minute
+                              "now_key": queue_time(now, hall) + 0.001}
     params.update({f"z{i}": z for i, z in enumerate(zone_ids)})
     cur.execute(_claim_sql(d, len(zone_ids), w["consecutive_priority"] < hall.priority_cap), params)
     claimed = cur.fetchone()

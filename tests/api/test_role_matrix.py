@@ -64,7 +64,7 @@ def _path_values(route: RouteInfo, t: Template) -> dict[str, Any]:
     known = {("windows", "code"): "06", ("devices", "code"): "S2", ("tickets", "ticket_id"): t.ticket_called,
              ("users", "user_id"): t.user_ids["clerk3"], ("tickets", "public_token"): t.public_token,
              ("zones", "code"): "C", ("matters", "code"): "C01", ("printers", "code"): "P1",
-             ("holidays", "day"): "2027-01-01"}
+             ("holidays", "day"): "2027-01-01", ("appointments", "code"): "12345678"}
     out = {}
     for name, annotation in route.path_params:
         before = segments[segments.index("{" + name + "}") - 1]
@@ -80,6 +80,8 @@ def _body_hints(t: Template) -> dict[Any, Any]:
         ("UserCreate", "roles"): ["clerk"],
         ("ZoneCreate", "prefix"): "Q", ("WindowCreate", "zones"): ["A"], ("HolidayCreate", "date"): "2027-05-01",
         ("PrinterCreate", "transport"): {"kind": "network", "host": "127.0.0.1", "port": 9100},
+        ("AppointmentCreate", "date"): "2027-05-06", ("AppointmentCreate", "start"): "10:00",
+        ("AppointmentCreate", "end"): "10:30", ("CheckInIn", "code"): "12345678", ("TicketCreate", "zone"): "A",
         "zone": "A", "reason": "role matrix", "display_name": "Role Matrix", "ticket_id": t.ticket_waiting,
     }
 
@@ -108,7 +110,7 @@ def minimal_body(model: type[BaseModel], hints: dict[Any, Any]) -> dict[str, Any
     """The required fields of a body model, filled from the hints or by type, and checked valid."""
     body = {}
     for name, f in model.model_fields.items():
-        if not f.is_required():
+        if not f.is_required() and (model.__name__, name) not in hints:  # optional: only when hinted
             continue
         if (model.__name__, name) in hints:
             body[name] = hints[(model.__name__, name)]

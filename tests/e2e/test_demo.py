@@ -48,6 +48,18 @@ def test_demo_starts_and_serves_the_six_sample_zones(tmp_path: Path):
         text = out.read_text()
         for account in ("operator", "secadmin", "auditor", "clerk1"):
             assert account in text
+        base = f"http://127.0.0.1:{port}"
+        # Where to open each page; every printed page answers.
+        for page in (f"/kiosk?token={token}", "/clerk", "/display?token=", "/admin"):
+            assert base + page in text, page
+        for page in ("/kiosk", "/clerk", "/display", "/admin"):
+            assert httpx.get(base + page, timeout=5).status_code == 200, page
+        # Today's demo bookings check in on the kiosk.
+        m = re.search(r"check in on the kiosk[^:]*: (\d{8}) \(A ", text)
+        assert m, text
+        r = httpx.post(f"{base}/api/v1/appointments/check-in", json={"code": m.group(1)},
+                       headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert r.status_code == 201 and r.json()["appointment"]["code"] == m.group(1), r.text
         r = httpx.get(f"http://127.0.0.1:{port}/api/v1/kiosk/menu", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200
         assert [z["name"] for z in r.json()["zones"]] == ["商事登记区", "不动产登记区", "社保医保区", "公安户政出入境区",

@@ -8,11 +8,18 @@ from kiosk_server.api.deps import PUBLIC, Ctx, Principal, roles
 from kiosk_server.api.errors import lang_of
 from kiosk_server.api.idempotency import KEY_PATTERN
 from kiosk_server.api.responses import JSON
-from kiosk_server.api.schemas import ERRORS, KioskMenu, PublicTicket, TicketCreate, TicketIssued
+from kiosk_server.api.schemas import (
+    ERRORS,
+    KioskMenu,
+    PublicTicket,
+    TicketCreate,
+    TicketIssued,
+)
 from kiosk_server.db import queries
 from kiosk_server.domain.calendar import business_date
 from kiosk_server.domain.errors import NotFound
 from kiosk_server.i18n import t as tr
+from kiosk_server.services import appointments
 from kiosk_server.services import tickets as svc
 from kiosk_server.services.printing import state_message_key
 
@@ -49,11 +56,15 @@ async def issue(body: TicketCreate, request: Request, actor: Principal, c: Ctx,
     lang = lang_of(request)
 
     async def run() -> dict[str, Any]:
-        out = await c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=actor,
-                             zone_code=body.zone, matter_code=body.matter, priority=body.priority, phone=body.phone,
-                             appointment_code=body.appointment_code, application_number=body.application_number,
-                             ignore_opening_hours=c.settings.ignore_opening_hours,
-                             status_base_url=c.settings.server.public_base_url, lang=lang)
+        common = {"hall": c.hall, "clock": c.clock, "keys": c.keys, "actor": actor, "phone": body.phone,
+                  "application_number": body.application_number, "lang": lang,
+                  "ignore_opening_hours": c.settings.ignore_opening_hours,
+                  "status_base_url": c.settings.server.public_base_url}
+        if body.appointment_code is not None:  # a booking checked in: its zone, matter and slot
+            out = await c.submit(appointments.check_in, code=body.appointment_code, zone=body.zone, **common)
+        else:
+            out = await c.submit(svc.issue_ticket, zone_code=body.zone, matter_code=body.matter,
+                                 priority=body.priority, **common)
         c.count("tickets_issued")
         t = out.ticket
         assert t is not None

@@ -41,10 +41,17 @@ class LoginOut(BaseModel):
 
 
 class TicketCreate(Body):
-    zone: str = Code
+    # The zone may be left out with an appointment_code: the booking names it (when given, it must match).
+    zone: str | None = Field(default=None, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")
     matter: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
     priority: Literal["normal", "priority"] = "normal"
-    appointment_code: str | None = Field(default=None, min_length=1, max_length=32)
+    appointment_code: str | None = Field(default=None, min_length=1, max_length=16, pattern=r"^[0-9]+$")
+
+    @model_validator(mode="after")
+    def _zone_or_booking(self) -> TicketCreate:
+        if self.zone is None and self.appointment_code is None:
+            raise ValueError("zone is required (or an appointment_code)")
+        return self
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{5,20}$")
     application_number: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -132,6 +139,39 @@ class TicketIssued(BaseModel):
     public_token: str
     status_url: str
     print: PrintState | None
+    appointment: AppointmentRef | None = None  # a checked-in booking's slot
+
+
+class AppointmentRef(BaseModel):
+    code: str
+    start: str
+    end: str
+
+
+class AppointmentCreate(Body):
+    zone: str = Code
+    matter: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    date: date
+    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, the hall's local time")
+    end: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    source: str | None = Field(default=None, max_length=64, description="the booking channel")
+
+
+class AppointmentOut(BaseModel):
+    code: str
+    zone: str
+    matter: str | None
+    date: date
+    start: str
+    end: str
+    status: Literal["booked", "checked_in", "cancelled", "missed"]
+    source: str | None
+    ticket_id: int | None
+    checked_in_at: datetime | None
+
+
+class CheckInIn(Body):
+    code: str = Field(min_length=1, max_length=16, pattern=r"^[0-9]+$")
 
 
 class TicketOut(BaseModel):
