@@ -147,9 +147,11 @@ def _add_accounts(prepared: PreparedHall, usernames: list[str], role: str) -> No
 
 
 @contextlib.contextmanager
-def page_server(tmp_path: Path, *, operators: list[str] | None = None, windows: int = 0) -> Iterator[LiveHall]:
+def page_server(tmp_path: Path, *, operators: list[str] | None = None, windows: int = 0,
+                accounts: dict[str, str] | None = None) -> Iterator[LiveHall]:
     """`kiosk-server serve` on SQLite with the sample hall open every day around the clock, a
-    clerk `clerk_<code>` for each sample window (and `windows` extra windows W01…), operators."""
+    clerk `clerk_<code>` for each sample window (and `windows` extra windows W01…), operators, and
+    `accounts` {username: role} (security_admin, auditor …), all with password PASSWORD."""
     url = f"sqlite:///{tmp_path / 'hall.db'}"
     prepared = prepare(url)
     port = free_port()
@@ -160,6 +162,8 @@ def page_server(tmp_path: Path, *, operators: list[str] | None = None, windows: 
     ops = list(operators or [])
     if ops:
         _add_accounts(prepared, ops, "operator")
+    for username, role in (accounts or {}).items():
+        _add_accounts(prepared, [username], role)
     use_cheap_password_hashes(prepared)
     server = ServerProcess(config, prepared.env, port=port, log_file=tmp_path / "server.log")
     server.start()

@@ -301,9 +301,10 @@ function materialsEditor(initial) {
     if (focus) {
       if (focus.add) { addBtn.focus(); return; }
       const row = list.children[focus.i];
+      const other = focus.act === 'admin.move_up' ? 'admin.move_down' : 'admin.move_up';
       const target = focus.act === 'name' ? row.querySelector('[data-part=name]')
-        : row.querySelector(`[data-act="${focus.act}"]`);
-      (target && !target.disabled ? target : row.querySelector('[data-part=name]')).focus();
+        : [...row.querySelectorAll(`[data-act="${focus.act}"], [data-act="${other}"]`)].find((b) => !b.disabled);
+      (target || row.querySelector('[data-part=name]')).focus();
     }
   }
 
@@ -496,12 +497,14 @@ function servedEditor(initial, zs) {
           b('admin.remove', 'admin.served_remove', () => { served.splice(i, 1); render(); add.focus(); }, false, 'btn-danger-outline')));
     }));
     empty.hidden = served.length > 0;
+    if (served.length) error.textContent = '';
     fillOptions(add, [{ value: '', label: 'admin.choose' },
       ...zs.filter((z) => !served.includes(z.code)).map((z) => ({ value: z.code, text: `${z.code} ${z.name}`, content: true }))]);
     add.value = '';
     if (focus) {
-      const target = list.children[focus.i].querySelector(`[data-act="${focus.act}"]`);
-      if (target && !target.disabled) target.focus(); else list.children[focus.i].querySelector('button:not([disabled])').focus();
+      const item = list.children[focus.i];
+      const target = item.querySelector(`[data-act="${focus.act}"]`);
+      (target && !target.disabled ? target : item.querySelector('button:not([disabled])')).focus();
     }
   }
   render();

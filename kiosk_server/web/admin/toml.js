@@ -34,7 +34,7 @@ export const layout = {
       return;
     }
     box.replaceChildren(el('div', { class: 'result-problems' },
-      el('h3', { class: 'problems-title' }, t('admin.import_problems', { n: r.details.length })),
+      el('h3', { class: 'problems-title' }, t('admin.import_problems')),
       table([{ key: 'admin.col_path', cls: 'c-path' }, { key: 'admin.col_problem' }],
             r.details.map((d) => ({ attrs: { dataset: { path: d.path } },
                                     cells: [el('code', { class: 'mono' }, d.path), el('span', { 'data-content': true }, d.message)] })))));
@@ -77,6 +77,8 @@ function readFile(ev) {
   const reader = new FileReader();
   reader.onload = () => {
     $('import-text').value = String(reader.result);
+    $('import-file-name').removeAttribute('data-t');
+    $('import-file-name').replaceChildren(el('span', { 'data-content': true }, file.name));
     say(msg, t('admin.import_loaded', { name: file.name }), 'info');
   };
   reader.onerror = () => say(msg, t('admin.import_read_failed'));
