@@ -18,7 +18,7 @@ from kiosk_server.bootstrap import Container
 from kiosk_server.db import queries
 from kiosk_server.domain.calendar import business_date
 from kiosk_server.domain.errors import DomainError
-from kiosk_server.realtime.hub import EventHub, Subscriber
+from kiosk_server.realtime.hub import DIRECT, EventHub, Subscriber
 
 router = APIRouter(prefix="/api/v1/display", tags=["display"], responses=ERRORS)
 log = logging.getLogger("kiosk_server.stream")
@@ -70,7 +70,8 @@ async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le
     try:
         # The worker's process id: with several workers, tests and operators see which one serves a screen.
         await ws.accept(headers=[(WORKER_HEADER, str(os.getpid()).encode())])
-        last = await _catch_up(ws, c, since, zone_set)
+        sub.last = await _catch_up(ws, c, since, zone_set)
+        sub.direct = ws.scope.get("extensions", {}).get(DIRECT)  # after the catch-up: see realtime/hub.py
         async with anyio.create_task_group() as tg:
             async def until_any_ends(fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
                 try:
@@ -80,7 +81,7 @@ async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le
                 finally:
                     tg.cancel_scope.cancel()  # a send stuck on a screen that stopped reading is abandoned here
 
-            tg.start_soon(until_any_ends, _send, ws, c.hub, sub, last)
+            tg.start_soon(until_any_ends, _send, ws, c.hub, sub)
             tg.start_soon(until_any_ends, _receive, ws, c, zone_set, sub)
             tg.start_soon(until_any_ends, sub.closed.wait)
             tg.start_soon(_heartbeat, sub)
@@ -108,16 +109,19 @@ async def _heartbeat(sub: Subscriber) -> None:
             sub.queue.put_nowait(PING)
 
 
-async def _send(ws: WebSocket, hub: EventHub, sub: Subscriber, last: int) -> None:
-    """The screen's queue onto its socket, in seq order, each event once."""
+async def _send(ws: WebSocket, hub: EventHub, sub: Subscriber) -> None:
+    """The screen's queue onto its socket, in seq order, each event once (the hub writes the
+    events of an idle screen itself: see realtime/hub.py)."""
     queue = sub.queue
     while True:
         ev = await queue.get()
+        sub.busy = True
         if ev is PING:
             await ws.send_text(PING_TEXT)
-        elif ev["seq"] > last:
+        elif ev["seq"] > sub.last:
             await ws.send_text(hub.wire(ev))
-            last = ev["seq"]
+            sub.last = ev["seq"]
+        sub.busy = False
 
 
 async def _catch_up(ws: WebSocket, c: Container, since: int | None, zones: set[str] | None) -> int:
