@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
@@ -14,6 +15,7 @@ from kiosk_server.services.context import Clock, Hall, SystemClock, load_hall
 from kiosk_server.services.security import Keys
 
 R = TypeVar("R")
+PG_THREADS = 4  # concurrent transactions per worker on PostgreSQL (the pool holds 5 + 10 connections)
 
 
 @dataclass
@@ -77,15 +79,44 @@ class Container:
         self.publish([wire for _row, wire in buf])
         return result
 
+    threads: ThreadPoolExecutor | None = None  # PostgreSQL: transactions run here, off the event loop
+
     async def submit(self, fn: Callable[..., R], /, **kw: Any) -> R:
-        """Run a use case through the group-commit writer. Requests that arrive together share
-        one transaction (one fsync on SQLite, one round trip of COMMIT on PostgreSQL); each runs
-        in its own savepoint, so a refused request rolls back alone and changes nothing. The
-        answer comes only after the commit, and the events are published in `seq` order first."""
+        """Run a use case in a write transaction; answer after the commit.
+
+        SQLite (one writer): the group-commit writer. Requests that arrive together share one
+        transaction and its fsync; each runs in its own savepoint, so a refused request rolls
+        back alone and changes nothing; the events are published in `seq` order first.
+        PostgreSQL: one transaction per request on a small thread pool, so the worker's event
+        loop keeps serving while transactions wait on the network, on row locks and on COMMIT,
+        and the database's own group commit shares the WAL flushes. A deadlock victim or a
+        serialization failure is run again."""
+        if self.threads is not None:
+            return await self._submit_threaded(fn, kw)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending.append((fn, kw, fut, 0))
         self._schedule()
         return await fut
+
+    async def _submit_threaded(self, fn: Callable[..., R], kw: dict[str, Any]) -> R:
+        loop = asyncio.get_running_loop()
+        for attempt in range(4):
+            try:
+                result, events = await loop.run_in_executor(self.threads, self._transaction, fn, kw)
+            except Exception as e:
+                if attempt < 3 and _retryable(e):
+                    self.retries += 1
+                    continue
+                raise
+            self.publish(events)
+            return result  # type: ignore[no-any-return]
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transaction(self, fn: Callable[..., Any], kw: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+        with self.db.write() as conn:
+            buf = conn.info[outbox.BUFFER]
+            result = fn(conn, **kw)
+        return result, [wire for _row, wire in buf]
 
     def _schedule(self) -> None:
         if not self._flush_scheduled:
@@ -191,4 +222,5 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Container:
     # there each request is its own short transaction, and the server batches the WAL flushes.
     return Container(settings=settings, db=db, clock=clock or SystemClock(),
                      keys=Keys(settings.secret_key, settings.data_key), hub=EventHub(),
-                     max_batch=64 if db.is_sqlite else 1)
+                     max_batch=64 if db.is_sqlite else 1,
+                     threads=None if db.is_sqlite else ThreadPoolExecutor(PG_THREADS, thread_name_prefix="txn"))
