@@ -1,0 +1,610 @@
+#!/usr/bin/env python3
+"""Benchmark the hall-screen stream of a real server (`python -m kiosk_server serve`) on loopback.
+
+For SQLite with one worker and PostgreSQL with four workers, and for 100 and 1,000 connected
+websocket screens (`/api/v1/display/stream`, the hall-wide screen token), it measures:
+  * call latency: from `POST /windows/{code}/call-next?finish_current=true` returning to the
+    `ticket.called` event arriving at each screen (p50, p99, max over every screen and call;
+    an event that arrives before the caller has read its answer counts 0), calls paced at
+    `--call-interval`; every screen must get every call exactly once;
+  * issuing latency (`POST /api/v1/tickets`, paced issuers) with no screen connected, and while
+    the screens are connected and calls are being broadcast at the same time (each issued ticket
+    is an event for every screen too), and the ratio of the two p99s;
+  * server RSS (VmRSS summed over the uvicorn process group) before and after the screens
+    connect, and so the memory per connected screen.
+The screens are raw asyncio websocket clients (handshake, frame parser, pong; no compression
+asked, and the server has per-message deflate off) spread over `--client-procs` processes, so
+the client side stays cheap; their CPU use is reported. Everything binds to 127.0.0.1; every
+loop is bounded by count and time.
+
+    python bench/ws_bench.py [--quick] [--db sqlite|postgres|all] [--screens 100,1000] [--json out.json]
+
+The hall is the test hall (config.example.toml open around the clock, 16 extra windows W01-W16
+serving zones A and B); clerk passwords are hashed with minimal argon2 parameters, as the tests do.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import http.client
+import json
+import multiprocessing as mp
+import os
+import struct
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+HOST = "127.0.0.1"
+STREAM = "/api/v1/display/stream"
+WINDOWS = 16
+ISSUERS = 4
+CONNECT_BATCH = 50
+PROFILES: dict[str, dict[str, Any]] = {
+    "full": {"calls": 150, "mixed_s": 12.0, "issue_alone_s": 10.0, "issue_period_s": 0.02},
+    "quick": {"calls": 40, "mixed_s": 4.0, "issue_alone_s": 4.0, "issue_period_s": 0.02},
+}
+TARGET_P99_MS = 25.0
+
+
+def log(msg: str) -> None:
+    print(f"[{time.monotonic() - T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+T0 = time.monotonic()
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * (len(ordered) - 1)))))]
+
+
+# ------------------------------------------------------------------ screens (client processes)
+
+class RawScreen(asyncio.Protocol):
+    """One websocket screen: the handshake, then every text frame timed on arrival; a
+    `ticket.called` event is kept as (ticket id, arrival time). Pings are answered."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.request = (f"GET {STREAM} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+                        f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
+        self.ready: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self.buf = b""
+        self.open = False
+        self.calls: list[tuple[int, float]] = []
+        self.messages = 0
+        self.closed = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        self.buf += data
+        if not self.open:
+            head, sep, rest = self.buf.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            status = head.split(b" ", 2)[1]
+            if status != b"101":
+                self.ready.set_exception(RuntimeError(f"handshake answered {status.decode()}"))
+                return
+            worker = None
+            for line in head.split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                if k.strip().lower() == b"x-hall-worker":
+                    worker = v.strip().decode()
+            self.open, self.buf = True, rest
+            if not self.ready.done():
+                self.ready.set_result(worker)
+        self._frames(now)
+
+    def _frames(self, now: float) -> None:
+        buf = self.buf
+        at = 0
+        while len(buf) - at >= 2:
+            b0, b1 = buf[at], buf[at + 1]
+            n, head = b1 & 0x7F, 2
+            if n == 126:
+                if len(buf) - at < 4:
+                    break
+                n, head = struct.unpack_from("!H", buf, at + 2)[0], 4
+            elif n == 127:
+                if len(buf) - at < 10:
+                    break
+                n, head = struct.unpack_from("!Q", buf, at + 2)[0], 10
+            if len(buf) - at < head + n:
+                break
+            payload = buf[at + head:at + head + n]
+            at += head + n
+            opcode = b0 & 0x0F
+            if opcode == 0x1:
+                self.messages += 1
+                if b'"ticket.called"' in payload:
+                    tid = _called_ticket(payload)
+                    if tid is not None:
+                        self.calls.append((tid, now))
+            elif opcode == 0x9:
+                self._send(0xA, payload)
+            elif opcode == 0x8:
+                self.closed = True
+        self.buf = buf[at:]
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        assert self.transport is not None and len(payload) < 126
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError("closed during the handshake"))
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self._send(0x8, struct.pack("!H", 1000))
+            self.transport.close()
+
+
+def _called_ticket(payload: bytes) -> int | None:
+    """The ticket id of a `ticket.called` event (not of a snapshot listing calls)."""
+    import orjson
+    m = orjson.loads(payload)
+    return int(m["ticket"]["id"]) if m.get("type") == "ticket.called" else None
+
+
+def client_process(conn: Connection, port: int, token: str) -> None:
+    asyncio.run(_client_loop(conn, port, token))
+
+
+async def _client_loop(conn: Connection, port: int, token: str) -> None:
+    loop = asyncio.get_running_loop()
+    screens: list[RawScreen] = []
+    while True:
+        cmd, arg = await loop.run_in_executor(None, conn.recv)
+        if cmd == "connect":
+            workers: Counter[str] = Counter()
+            failed = 0
+            for start in range(0, arg, CONNECT_BATCH):
+                batch = []
+                for _ in range(min(CONNECT_BATCH, arg - start)):
+                    batch.append(loop.create_connection(lambda: RawScreen(HOST, port, token), HOST, port))
+                made = await asyncio.gather(*batch, return_exceptions=True)
+                new = [p for r in made if not isinstance(r, BaseException) for p in [r[1]]]
+                failed += len(made) - len(new)
+                results = await asyncio.gather(*(asyncio.wait_for(s.ready, 30) for s in new), return_exceptions=True)
+                for s, w in zip(new, results):
+                    if isinstance(w, BaseException):
+                        failed += 1
+                        s.close()
+                    else:
+                        screens.append(s)
+                        workers[w or "?"] += 1
+            conn.send(("connected", len(screens), failed, dict(workers)))
+        elif cmd == "reset":
+            for s in screens:
+                s.calls.clear()
+                s.messages = 0
+            conn.send(("ok", time.process_time()))
+        elif cmd == "report":
+            answers: dict[int, tuple[float, float]] = arg  # ticket id -> (sent, returned)
+            after_return, after_send = [], []
+            missing = dups = extra = closed = messages = 0
+            for s in screens:
+                got = Counter(tid for tid, _t in s.calls)
+                missing += sum(1 for tid in answers if tid not in got)
+                dups += sum(n - 1 for n in got.values() if n > 1)
+                messages += s.messages
+                closed += s.closed
+                for tid, t in s.calls:
+                    if tid not in answers:
+                        extra += 1
+                        continue
+                    sent, returned = answers[tid]
+                    after_return.append(max(0.0, (t - returned) * 1000))
+                    after_send.append((t - sent) * 1000)
+            conn.send(("report", after_return, after_send, missing, dups, extra, closed, messages,
+                       time.process_time()))
+        elif cmd == "close":
+            for s in screens:
+                s.close()
+            screens = []
+            await asyncio.sleep(0.2)
+            conn.send(("closed",))
+        elif cmd == "exit":
+            return
+
+
+class Clients:
+    """`procs` screen processes; `connect(n)` spreads n screens over them."""
+
+    def __init__(self, procs: int, port: int, token: str) -> None:
+        ctx = mp.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.procs = []
+        for _ in range(procs):
+            mine, theirs = ctx.Pipe()
+            p = ctx.Process(target=client_process, args=(theirs, port, token), daemon=True)
+            p.start()
+            self.pipes.append(mine)
+            self.procs.append(p)
+
+    def _all(self, cmd: str, args: list[Any] | None = None, timeout: float = 120) -> list[Any]:
+        for i, pipe in enumerate(self.pipes):
+            pipe.send((cmd, args[i] if args is not None else None))
+        out = []
+        for pipe in self.pipes:
+            if not pipe.poll(timeout):
+                raise RuntimeError(f"a screen process did not answer {cmd!r} within {timeout} s")
+            out.append(pipe.recv())
+        return out
+
+    def connect(self, n: int) -> tuple[int, int, dict[str, int]]:
+        share = [n // len(self.pipes) + (1 if i < n % len(self.pipes) else 0) for i in range(len(self.pipes))]
+        got = self._all("connect", share, timeout=180)
+        workers: Counter[str] = Counter()
+        for r in got:
+            workers.update(r[3])
+        return sum(r[1] for r in got), sum(r[2] for r in got), dict(workers)
+
+    def reset(self) -> float:
+        return sum(r[1] for r in self._all("reset"))
+
+    def report(self, answers: dict[int, tuple[float, float]]) -> dict[str, Any]:
+        got = self._all("report", [answers] * len(self.pipes), timeout=300)
+        after_return = [x for r in got for x in r[1]]
+        after_send = [x for r in got for x in r[2]]
+        return {"after_return": after_return, "after_send": after_send, "missing": sum(r[3] for r in got),
+                "duplicates": sum(r[4] for r in got), "unexpected": sum(r[5] for r in got),
+                "closed": sum(r[6] for r in got), "messages": sum(r[7] for r in got),
+                "cpu_s": sum(r[8] for r in got)}
+
+    def close_all(self) -> None:
+        self._all("close")
+
+    def stop(self) -> None:
+        for pipe in self.pipes:
+            try:
+                pipe.send(("exit", None))
+            except OSError:
+                pass
+        for p in self.procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+
+
+# ------------------------------------------------------------------ HTTP: callers and issuers
+
+class Http:
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=30)
+
+    def request(self, method: str, path: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        r = self.conn.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if data else None)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def issuer_process(conn: Connection, port: int, token: str, seconds: float, period: float, threads: int) -> None:
+    """`threads` kiosks, each issuing a ticket every `period` s (or as fast as answered) for
+    `seconds`; sends back the latencies (ms) and the statuses."""
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def kiosk(i: int) -> None:
+        h = Http(port)
+        nxt = time.monotonic() + period * i / threads
+        k = 0
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    return
+                if nxt > now:
+                    time.sleep(nxt - now)
+                nxt += period
+                t0 = time.monotonic()
+                st, _ = h.request("POST", "/api/v1/tickets", token, {"zone": "AB"[(i + k) % 2]})
+                ms = (time.monotonic() - t0) * 1000
+                k += 1
+                with lock:
+                    latencies.append(ms)
+                    statuses[st] += 1
+        finally:
+            h.close()
+
+    ts = [threading.Thread(target=kiosk, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    conn.send((latencies, dict(statuses)))
+
+
+def start_issuers(port: int, token: str, seconds: float, period: float) -> tuple[Any, Connection]:
+    ctx = mp.get_context("spawn")
+    mine, theirs = ctx.Pipe()
+    p = ctx.Process(target=issuer_process, args=(theirs, port, token, seconds, period * ISSUERS, ISSUERS), daemon=True)
+    p.start()
+    return p, mine
+
+
+def finish_issuers(p: Any, pipe: Connection, seconds: float) -> dict[str, Any]:
+    if not pipe.poll(seconds + 60):
+        p.kill()
+        raise RuntimeError("the issuers did not finish")
+    latencies, statuses = pipe.recv()
+    p.join(5)
+    return {"n": len(latencies), "p50_ms": round(pct(latencies, 50), 2), "p99_ms": round(pct(latencies, 99), 2),
+            "max_ms": round(max(latencies, default=float("nan")), 1), "statuses": statuses}
+
+
+def call_phase(port: int, windows: list[tuple[str, str]], calls: int, interval: float,
+               deadline_s: float) -> tuple[dict[int, tuple[float, float]], Counter[int]]:
+    """`calls` call-next requests (finish_current), one every `interval` s, round robin over the
+    windows; returns ticket id -> (sent, returned) and the statuses."""
+    h = Http(port)
+    answers: dict[int, tuple[float, float]] = {}
+    statuses: Counter[int] = Counter()
+    end = time.monotonic() + deadline_s
+    nxt = time.monotonic()
+    try:
+        for i in range(calls):
+            now = time.monotonic()
+            if now > end:
+                break
+            if nxt > now:
+                time.sleep(nxt - now)
+            nxt += interval
+            code, token = windows[i % len(windows)]
+            sent = time.monotonic()
+            st, body = h.request("POST", f"/api/v1/windows/{code}/call-next?finish_current=true", token)
+            returned = time.monotonic()
+            statuses[st] += 1
+            if st == 200:
+                answers[body["id"]] = (sent, returned)
+    finally:
+        h.close()
+    return answers, statuses
+
+
+# ------------------------------------------------------------------ the server
+
+def group_rss_mb(server: Any) -> float:
+    total = 0
+    for pid in server.group_members():
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def issue_tickets(port: int, token: str, n: int) -> None:
+    h = Http(port)
+    try:
+        for i in range(n):
+            st, body = h.request("POST", "/api/v1/tickets", token, {"zone": "AB"[i % 2]})
+            if st != 201:
+                raise RuntimeError(f"issue: {st} {body}")
+    finally:
+        h.close()
+
+
+def run_config(name: str, db_url: str, workers: int, screens: list[int], prof: dict[str, Any], tmp: Path,
+               a: argparse.Namespace) -> dict[str, Any]:
+    from tests.support.hall import (
+        PASSWORD, add_clerks, import_config, prepare, use_cheap_password_hashes, window_codes, write_load_config,
+    )
+    from tests.support.server import ServerProcess, free_port
+
+    out: dict[str, Any] = {"db": name, "workers": workers, "screens": {}}
+    log(f"{name}: preparing the hall")
+    prepared = prepare(db_url)
+    port = free_port()
+    d = tmp / name
+    d.mkdir()
+    config = write_load_config(d / "hall.toml", db_url, port, workers, windows=WINDOWS, zones=("A", "B"))
+    import_config(prepared, config)
+    clerks = {code: f"clerk_{code.lower()}" for code in window_codes(WINDOWS)}
+    add_clerks(prepared, list(clerks.values()))
+    use_cheap_password_hashes(prepared)
+    prepared.db.dispose()
+    server = ServerProcess(config, prepared.env, port=port, workers=workers, log_file=d / "server.log",
+                           start_timeout_s=180)
+    kiosk = prepared.device_tokens["K1"]
+    t0 = time.monotonic()
+    server.start()
+    if workers > 1:
+        end = time.monotonic() + 60
+        while len(server.group_members()) < workers + 1 and time.monotonic() < end:
+            time.sleep(0.1)
+        time.sleep(1.0)
+    out["server_start_s"] = round(time.monotonic() - t0, 1)
+    log(f"{name}: server up in {out['server_start_s']} s")
+    clients = None
+    try:
+        h = Http(port)
+        windows = []
+        for code, username in clerks.items():
+            st, body = h.request("POST", "/api/v1/auth/login", body={"username": username, "password": PASSWORD})
+            assert st == 200, body
+            windows.append((code, body["token"]))
+            st, body = h.request("POST", f"/api/v1/windows/{code}/open", body["token"])
+            assert st == 200, body
+        h.close()
+        # Warm-up: every code path once, a few times.
+        issue_tickets(port, kiosk, 2 * WINDOWS)
+        call_phase(port, windows, 2 * WINDOWS, 0.0, 30)
+        time.sleep(0.5)
+        out["rss_idle_mb"] = round(group_rss_mb(server), 1)
+        log(f"{name}: issuing alone (no screen) for {prof['issue_alone_s']} s")
+        p, pipe = start_issuers(port, kiosk, prof["issue_alone_s"], prof["issue_period_s"])
+        out["issue_alone"] = finish_issuers(p, pipe, prof["issue_alone_s"])
+        log(f"  issue alone: {out['issue_alone']}")
+        clients = Clients(a.client_procs, port, prepared.device_tokens["S1"])
+        for n in screens:
+            r: dict[str, Any] = {}
+            rss_before = group_rss_mb(server)
+            t_conn = time.monotonic()
+            ok, failed, per_worker = clients.connect(n)
+            r["connect_s"] = round(time.monotonic() - t_conn, 2)
+            r["connected"], r["connect_failed"], r["per_worker"] = ok, failed, per_worker
+            time.sleep(1.0)
+            rss_after = group_rss_mb(server)
+            r["rss_before_mb"], r["rss_after_mb"] = round(rss_before, 1), round(rss_after, 1)
+            r["kb_per_screen"] = round((rss_after - rss_before) * 1024 / max(1, ok), 1)
+            log(f"{name}, {n} screens: {ok} connected ({failed} failed) in {r['connect_s']} s over workers "
+                f"{per_worker}; RSS {rss_before:.1f} -> {rss_after:.1f} MB")
+            # 1. Calls alone.
+            issue_tickets(port, kiosk, prof["calls"] + WINDOWS)
+            cpu0 = clients.reset()
+            t_phase = time.monotonic()
+            answers, statuses = call_phase(port, windows, prof["calls"], a.call_interval, prof["calls"] * a.call_interval + 60)
+            time.sleep(1.0)
+            rep = clients.report(answers)
+            r["calls"] = summarize_calls(rep, answers, statuses, ok, time.monotonic() - t_phase, cpu0)
+            log(f"  calls: {fmt_calls(r['calls'])}")
+            # 2. Calls and issuing at the same time.
+            cpu0 = clients.reset()
+            t_phase = time.monotonic()
+            p, pipe = start_issuers(port, kiosk, prof["mixed_s"], prof["issue_period_s"])
+            time.sleep(0.3)  # the issuers are running
+            answers, statuses = call_phase(port, windows, int(prof["mixed_s"] / a.call_interval) - 5, a.call_interval,
+                                           prof["mixed_s"])
+            r["issue_during"] = finish_issuers(p, pipe, prof["mixed_s"])
+            time.sleep(1.0)
+            rep = clients.report(answers)
+            r["calls_during_issuing"] = summarize_calls(rep, answers, statuses, ok, time.monotonic() - t_phase, cpu0)
+            r["issue_p99_ratio"] = round(r["issue_during"]["p99_ms"] / out["issue_alone"]["p99_ms"], 2)
+            log(f"  with issuing: {fmt_calls(r['calls_during_issuing'])}")
+            log(f"  issue during broadcast: {r['issue_during']} (p99 x{r['issue_p99_ratio']} of alone)")
+            r["rss_peak_mb"] = round(group_rss_mb(server), 1)
+            clients.close_all()
+            time.sleep(1.0)
+            out["screens"][str(n)] = r
+    finally:
+        if clients is not None:
+            clients.stop()
+        server.stop()
+    return out
+
+
+def summarize_calls(rep: dict[str, Any], answers: dict[int, Any], statuses: Counter[int], screens: int,
+                    seconds: float, cpu0: float) -> dict[str, Any]:
+    ar, as_ = rep["after_return"], rep["after_send"]
+    own = [(returned - sent) * 1000 for sent, returned in answers.values()]
+    return {"calls": len(answers), "statuses": dict(statuses), "deliveries": len(ar),
+            "call_next_p50_ms": round(pct(own, 50), 2), "call_next_p99_ms": round(pct(own, 99), 2),
+            "expected": len(answers) * screens, "missing": rep["missing"], "duplicates": rep["duplicates"],
+            "p50_ms": round(pct(ar, 50), 2), "p99_ms": round(pct(ar, 99), 2), "max_ms": round(max(ar, default=0), 1),
+            "from_send_p50_ms": round(pct(as_, 50), 2), "from_send_p99_ms": round(pct(as_, 99), 2),
+            "screens_closed": rep["closed"], "client_cpu_fraction": round((rep["cpu_s"] - cpu0) / seconds, 2)}
+
+
+def fmt_calls(c: dict[str, Any]) -> str:
+    return (f"{c['calls']} calls, {c['deliveries']}/{c['expected']} deliveries (missing {c['missing']}, dup "
+            f"{c['duplicates']}); call-next itself p50 {c['call_next_p50_ms']} p99 {c['call_next_p99_ms']} ms; "
+            f"after it returned p50 {c['p50_ms']} p99 {c['p99_ms']} max {c['max_ms']} ms; "
+            f"from sending it p50 {c['from_send_p50_ms']} p99 {c['from_send_p99_ms']} ms; "
+            f"screen processes {c['client_cpu_fraction']} cores")
+
+
+def report(results: dict[str, Any], prof_name: str, a: argparse.Namespace) -> str:
+    lines = [f"hall-screen stream benchmark ({prof_name}); {os.cpu_count()} CPUs shared by the server, "
+             f"PostgreSQL, {a.client_procs} screen processes and the callers; calls every {a.call_interval * 1000:.0f} ms, "
+             f"issuing {ISSUERS} kiosks x every {a.issue_period_s * ISSUERS * 1000:.0f} ms",
+             "",
+             "delivery latency after call-next returned (p50/p99/max), from sending call-next (p50/p99), and",
+             "call-next's own p99; issuing p99 alone (no screen) and during the broadcast (calls + issuing)",
+             f"{'config':<14}{'screens':>8}{'p50':>7}{'p99':>7}{'max':>7}{'send p50':>10}{'p99':>7}{'call-next':>10}"
+             f"{'+issuing p99':>13}{'issue alone':>12}{'during':>8}{'ratio':>7}{'RSS MB':>8}{'KB/screen':>10}  deliveries"]
+    for cfg in results.values():
+        for n, r in cfg["screens"].items():
+            c, ci = r["calls"], r["calls_during_issuing"]
+            ok = (c["missing"] + c["duplicates"] + ci["missing"] + ci["duplicates"]) == 0
+            lines.append(f"{cfg['db'] + '-' + str(cfg['workers']) + 'w':<14}{n:>8}{c['p50_ms']:>7.1f}{c['p99_ms']:>7.1f}"
+                         f"{c['max_ms']:>7.1f}{c['from_send_p50_ms']:>10.1f}{c['from_send_p99_ms']:>7.1f}"
+                         f"{c['call_next_p99_ms']:>10.1f}{ci['p99_ms']:>13.1f}{cfg['issue_alone']['p99_ms']:>12.1f}"
+                         f"{r['issue_during']['p99_ms']:>8.1f}{r['issue_p99_ratio']:>7.2f}{r['rss_after_mb']:>8.1f}"
+                         f"{r['kb_per_screen']:>10.1f}  {'all, once each' if ok else 'MISSING/DUPLICATE'}")
+    lines += ["", f"target: call p99 <= {TARGET_P99_MS:.0f} ms at 1,000 screens; issuing p99 at most doubled while "
+                  "screens are fed (ratio <= 2)"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", choices=("sqlite", "postgres", "all"), default="all")
+    ap.add_argument("--screens", default="100,1000", help="screen counts, comma-separated (default 100,1000)")
+    ap.add_argument("--quick", action="store_true", help="fewer calls, shorter phases (~2 min for all)")
+    ap.add_argument("--client-procs", type=int, default=4, help="screen processes (default 4)")
+    ap.add_argument("--call-interval", type=float, default=0.1, help="seconds between calls (default 0.1)")
+    ap.add_argument("--issue-interval", type=float, default=None,
+                    help="seconds between issued tickets, all kiosks together (default 0.02: 50 a second)")
+    ap.add_argument("--json", metavar="OUT", help="write every figure as JSON")
+    a = ap.parse_args(argv)
+    screens = [int(s) for s in a.screens.split(",") if s.strip()]
+    if not screens or any(s < 1 or s > 5000 for s in screens):
+        ap.error("--screens: 1..5000 each")
+    if not 1 <= a.client_procs <= 32 or not 0.005 <= a.call_interval <= 5:
+        ap.error("--client-procs 1..32, --call-interval 0.005..5")
+    prof_name = "quick" if a.quick else "full"
+    prof = dict(PROFILES[prof_name])
+    if a.issue_interval is not None:
+        if not 0.001 <= a.issue_interval <= 5:
+            ap.error("--issue-interval 0.001..5")
+        prof["issue_period_s"] = a.issue_interval
+    a.issue_period_s = prof["issue_period_s"]
+    tmp = Path(tempfile.mkdtemp(prefix="wsbench-"))
+    results: dict[str, Any] = {}
+    log(f"profile {prof_name}, temp dir {tmp}")
+    if a.db in ("sqlite", "all"):
+        results["sqlite"] = run_config("sqlite", f"sqlite:///{tmp / 'hall.db'}", 1, screens, prof, tmp, a)
+    if a.db in ("postgres", "all"):
+        from tests.support.postgres import PostgresServer
+        with PostgresServer(max_connections=200) as pg:
+            url = pg.create_database("wsbench")
+            results["postgres"] = run_config("postgres", url, 4, screens, prof, tmp, a)
+    text = report(results, prof_name, a)
+    print(text, flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps({"profile": prof_name, "call_interval_s": a.call_interval,
+                                            "client_procs": a.client_procs, "configs": results}, indent=2),
+                                encoding="utf-8")
+    bad = any(r["calls"]["missing"] or r["calls"]["duplicates"] or r["calls_during_issuing"]["missing"]
+              or r["calls_during_issuing"]["duplicates"] for c in results.values() for r in c["screens"].values())
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
