@@ -9,7 +9,7 @@
 // other event re-reads the overview, debounced. The session lives in sessionStorage only.
 import { i18n, t, api, ApiError, setToken, openStream, langButton } from '/static/web/common/app.js';
 import { $, say, wireDialogs, closeAllDialogs } from '/static/web/admin/ui.js';
-import { S, hasRole, forget, forgetAll } from '/static/web/admin/store.js';
+import { S, hasRole, forget, forgetAll, forgetSession } from '/static/web/admin/store.js';
 import { zones, matters, windows, onAfterChange } from '/static/web/admin/hall.js';
 import { printers, devices } from '/static/web/admin/devices.js';
 import { holidays } from '/static/web/admin/holidays.js';
@@ -19,7 +19,8 @@ import { audit } from '/static/web/admin/audit.js';
 import { overview } from '/static/web/admin/overview.js';
 
 const SESSION_KEY = 'admin.session';
-const DEBOUNCE_MS = 250;
+const DEBOUNCE_MS = 250;       // events close together make one re-read…
+const MIN_GAP_MS = 1000;       // …and a busy hall at most one a second
 const OVERVIEW_POLL_MS = 30000;   // waits grow into alarms without an event: read again now and then
 const ADMIN_ROLES = ['operator', 'security_admin', 'auditor'];
 
@@ -37,6 +38,9 @@ const A = {
   stream: null,
   conn: 'connecting',
   timer: null,        // debounced re-read of the current section
+  timerLive: false,   // that re-read was asked for by the stream (coalesce more of them into it)
+  lastRead: 0,        // when the last re-read finished (ms)
+  connected: false,   // the stream has sent its first snapshot
   loading: false,
   again: false,
   tick: null,
@@ -57,8 +61,15 @@ function loadSession() {
 function clearSession() {
   S.session = null;
   setToken(null);
-  forgetAll();
+  forgetSession();
   try { sessionStorage.removeItem(SESSION_KEY); } catch (_) { /* ignore */ }
+  // nothing the account saw stays in the page for the next one at this PC
+  A.current = null;
+  for (const s of SECTIONS) { s.rows = []; s.data = null; s.result = null; }
+  for (const node of document.querySelectorAll('.sec-body, #ov-figures, #ov-alarms, #ov-windows, #ov-zones, '
+                                              + '#ov-printers, #ov-at, #jobs-body, #import-result')) node.replaceChildren();
+  $('import-text').value = '';
+  for (const box of document.querySelectorAll('.sec .form-msg')) say(box, '');
 }
 
 function show(view) {
@@ -176,13 +187,26 @@ function route({ focus = true } = {}) {
 
 // Read the current section again after `delay` ms; never two reads at once (a request made while
 // one runs is served by one more read after it).
-function reload(delay = DEBOUNCE_MS) {
+function reload(delay = 0) {
   clearTimeout(A.timer);
+  A.timerLive = false;
   A.timer = setTimeout(runReload, delay);
 }
 
+// The stream's request: coalesced into a re-read already due, and spaced out while the hall is busy.
+function reloadLive() {
+  if (A.timer !== null && A.timerLive) return;
+  if (A.timer !== null) return;  // a direct re-read is due anyway
+  const wait = Math.max(DEBOUNCE_MS, A.lastRead + MIN_GAP_MS - Date.now());
+  A.timerLive = true;
+  A.timer = setTimeout(runReload, wait);
+}
+
 async function runReload() {
-  if (A.loading) { A.again = true; return; }
+  const live = A.timerLive;
+  A.timer = null;
+  A.timerLive = false;
+  if (A.loading) { A.again = A.again === 'direct' || !live ? 'direct' : 'live'; return; }
   const section = A.current;
   if (!section || A.view !== 'app') return;
   A.loading = true;
@@ -196,13 +220,17 @@ async function runReload() {
     if (box) say(box, e.message); else if (section === overview) say($('ov-at'), e.message);
   } finally {
     A.loading = false;
-    if (A.again) { A.again = false; reload(0); }
+    A.lastRead = Date.now();
+    const again = A.again;
+    A.again = false;
+    if (again === 'direct') reload(0); else if (again) reloadLive();
   }
 }
 
 onAfterChange(async (what) => {
   for (const w of STALE[what] || []) forget(w);
   clearTimeout(A.timer);
+  A.timer = null;
   await runReload();
 });
 
@@ -210,11 +238,17 @@ onAfterChange(async (what) => {
 
 function startLive() {
   stopLive();
+  A.connected = false;
   A.conn = 'connecting';
   renderConn();
   A.stream = openStream({
     token: S.session.token,
-    onSnapshot: () => { if (A.current && (A.current.live || A.current.events)) reload(0); },
+    // reconnected: whatever changed meanwhile is read again (the first time, start() reads)
+    onSnapshot: () => {
+      if (!A.connected) { A.connected = true; return; }
+      forgetAll();
+      if (A.current) reload(0);
+    },
     onEvent,
     onState: (state) => {
       A.conn = state;
@@ -232,6 +266,7 @@ function stopLive() {
   clearInterval(A.tick);
   clearInterval(A.poll);
   clearTimeout(A.timer);
+  A.timer = null;
 }
 
 function renderConn() {
@@ -248,11 +283,11 @@ function onEvent(ev) {
   const section = A.current;
   if (ev.type === 'config.changed') {
     for (const w of STALE[ev.what] || [ev.what]) forget(w);
-    if (section && (section.watches.includes(ev.what) || section.live)) reload();
+    if (section && (section.watches.includes(ev.what) || section.live)) reloadLive();
     return;
   }
   if (!section) return;
-  if (section.live || (section.events && section.events.includes(ev.type))) reload();
+  if (section.live || (section.events && section.events.includes(ev.type))) reloadLive();
 }
 
 // ---------------------------------------------------------------- wiring

@@ -45,7 +45,9 @@ export const audit = {
   },
 
   params(q) {
-    if (q.has('action')) { this.action = q.get('action'); $('audit-action').value = this.action; }
+    const action = q.get('action') || '';
+    if (action !== this.action) { this.action = action; this.cursors = []; this.before = null; }
+    $('audit-action').value = this.action;
   },
 
   first() {

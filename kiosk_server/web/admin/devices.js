@@ -5,7 +5,7 @@ import {
   $, tx, content, say, field, checkbox, check, need, codeOk, intOk, DEVICE_CODE_RE, table, rowButton,
   pill, openEditor, confirmDialog, showToken,
 } from '/static/web/admin/ui.js';
-import { S, list, send } from '/static/web/admin/store.js';
+import { list, send } from '/static/web/admin/store.js';
 import { diff, enc, afterChange } from '/static/web/admin/hall.js';
 
 const KINDS = ['network', 'serial', 'usb', 'file'];
@@ -39,15 +39,16 @@ export const printers = {
 
   wire() { $('printer-add').addEventListener('click', () => editPrinter(null)); },
 
+  rows: [],
+
   async load() {
-    const [, jobs] = await Promise.all([list('printers', { fresh: true }),
-                                        api('/api/v1/admin/print-jobs?status=failed&limit=50')]);
-    this.jobs = jobs;
+    [this.rows, this.jobs] = await Promise.all([list('printers', { fresh: true }),
+                                                api('/api/v1/admin/print-jobs?status=failed&limit=50')]);
     this.render();
   },
 
   render() {
-    const rows = S.lists.printers || [];
+    const rows = this.rows;
     $('printers-body').replaceChildren(table([
       { key: 'admin.col_code', cls: 'c-code' }, { key: 'admin.col_name' }, { key: 'admin.col_transport' },
       { key: 'admin.col_paper' }, { key: 'admin.col_state' }, { key: 'admin.col_kiosks' }, { key: 'admin.col_jobs' },
@@ -177,13 +178,15 @@ export const devices = {
 
   wire() { $('device-add').addEventListener('click', () => editDevice(null)); },
 
+  rows: [],
+
   async load() {
-    await Promise.all([list('devices', { fresh: true }), list('zones'), list('printers')]);
+    [this.rows] = await Promise.all([list('devices', { fresh: true }), list('zones'), list('printers')]);
     this.render();
   },
 
   render() {
-    const rows = S.lists.devices || [];
+    const rows = this.rows;
     $('devices-body').replaceChildren(table([
       { key: 'admin.col_code', cls: 'c-code' }, { key: 'admin.col_name' }, { key: 'admin.col_role' },
       { key: 'admin.col_zones' }, { key: 'admin.col_printer' }, { key: 'admin.col_token' },

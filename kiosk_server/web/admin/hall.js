@@ -7,7 +7,7 @@ import {
   $, tx, content, say, field, checkbox, fillOptions, check, need, codeOk, intOk, table, rowButton, pill,
   openEditor, confirmDialog,
 } from '/static/web/admin/ui.js';
-import { S, list, send, zoneName } from '/static/web/admin/store.js';
+import { list, send, zoneName } from '/static/web/admin/store.js';
 
 const HHMM = /^(([01]\d|2[0-3]):[0-5]\d|24:00)$/;
 const CASE_TYPES = ['immediate', 'promised', 'review', 'joint'];
@@ -74,10 +74,12 @@ export const zones = {
 
   wire() { $('zone-add').addEventListener('click', () => editZone(null)); },
 
-  async load() { await list('zones', { fresh: true }); this.render(); },
+  rows: [],
+
+  async load() { this.rows = await list('zones', { fresh: true }); this.render(); },
 
   render() {
-    const rows = S.lists.zones || [];
+    const rows = this.rows;
     const box = $('zones-msg');
     const reload = () => this.load();
     $('zones-body').replaceChildren(table([
@@ -205,18 +207,21 @@ export const matters = {
     });
   },
 
-  params(q) { if (q.has('zone')) this.zone = q.get('zone'); },
+  params(q) { this.zone = q.get('zone') || ''; },
+
+  zones: [],
 
   async load() {
     const [zs, rows] = await Promise.all([list('zones'), api(`/api/v1/admin/matters${this.zone ? `?zone=${enc(this.zone)}` : ''}`)]);
     this.rows = rows;
+    this.zones = zs;
     if (this.zone && !zs.some((z) => z.code === this.zone)) this.zone = '';
     this.render();
   },
 
   render() {
     fillOptions($('matters-zone'), [{ value: '', label: 'admin.all_zones' },
-      ...(S.lists.zones || []).map((z) => ({ value: z.code, text: `${z.code} ${z.name}`, content: true }))]);
+      ...this.zones.map((z) => ({ value: z.code, text: `${z.code} ${z.name}`, content: true }))]);
     $('matters-zone').value = this.zone;
     const rows = this.rows;
     const box = $('matters-msg');
@@ -432,13 +437,15 @@ export const windows = {
 
   wire() { $('window-add').addEventListener('click', () => editWindow(null)); },
 
+  rows: [],
+
   async load() {
-    await Promise.all([list('windows', { fresh: true }), list('zones')]);
+    [this.rows] = await Promise.all([list('windows', { fresh: true }), list('zones')]);
     this.render();
   },
 
   render() {
-    const rows = S.lists.windows || [];
+    const rows = this.rows;
     $('windows-body').replaceChildren(table([
       { key: 'admin.col_code', cls: 'c-code' }, { key: 'admin.col_name' }, { key: 'admin.col_zones_served' },
       { key: 'admin.col_led', cls: 'c-num' }, { key: 'admin.col_state' }, { key: 'admin.col_clerk' },

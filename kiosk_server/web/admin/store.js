@@ -6,6 +6,7 @@ export const S = {
   session: null,   // {token, user: {id, username, display_name, roles}, expires_at}
   lists: {},       // what -> array (zones, windows, printers, devices)
   pending: {},     // what -> promise of a read in flight
+  zoneNames: {},   // code -> name, from the last zones read (kept while the list itself is stale)
 };
 
 const PATHS = {
@@ -21,7 +22,11 @@ export const hasRole = (role) => !!S.session && S.session.user.roles.includes(ro
 export async function list(what, { fresh = false } = {}) {
   if (!fresh && S.lists[what]) return S.lists[what];
   if (!fresh && S.pending[what]) return S.pending[what];
-  const p = api(PATHS[what]).then((rows) => { S.lists[what] = rows; return rows; })
+  const p = api(PATHS[what]).then((rows) => {
+    S.lists[what] = rows;
+    if (what === 'zones') S.zoneNames = Object.fromEntries(rows.map((z) => [z.code, z.name]));
+    return rows;
+  })
     .finally(() => { if (S.pending[what] === p) delete S.pending[what]; });
   S.pending[what] = p;
   return p;
@@ -29,10 +34,8 @@ export async function list(what, { fresh = false } = {}) {
 
 export function forget(what) { delete S.lists[what]; }
 export function forgetAll() { S.lists = {}; S.pending = {}; }
+export function forgetSession() { forgetAll(); S.zoneNames = {}; }
 
-export const zoneName = (code) => {
-  const z = (S.lists.zones || []).find((x) => x.code === code);
-  return z ? z.name : '';
-};
+export const zoneName = (code) => S.zoneNames[code] || '';
 
 export const send = (path, method, body) => api(path, { method, body });
