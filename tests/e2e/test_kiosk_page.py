@@ -19,6 +19,7 @@ Screenshots in test-output/<test>/. Every wait is bounded.
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from kiosk_server.db import tables as T
 from tests.support.browser import (
@@ -294,17 +295,16 @@ def test_closed_and_full_zones_are_shown_greyed_and_new_zones_appear_live(b: Bro
 # ---------------------------------------------------------------- idle timeout
 
 def test_the_idle_timeout_returns_to_the_start(b: Browser, live: LiveHall) -> None:
-    page = open_kiosk(b, live, query="&idle=2&guard=50")
+    page = open_kiosk(b, live, query="&idle=3&guard=50")
     take_to_guide(page, "A", "A02")
     t0 = time.monotonic()
-    wait_js(page, "!document.getElementById('idle').hidden", 2, "the idle warning")
+    wait_js(page, "!document.getElementById('idle').hidden", 3, "the idle warning")
     shot(page, "idle-warning")
     page.click("#idle-stay")  # a touch: the time starts again
     t1 = time.monotonic()
-    time.sleep(0.5)
     assert page.evaluate("document.getElementById('screen').dataset.screen") == "guide"
-    on_screen(page, "home", timeout_s=4)
-    assert time.monotonic() - t1 >= 1.9 and time.monotonic() - t0 >= 2.5
+    on_screen(page, "home", timeout_s=5)
+    assert time.monotonic() - t1 >= 2.5 and time.monotonic() - t0 >= 3
 
 
 # ---------------------------------------------------------------- keypad flows
@@ -377,7 +377,6 @@ def test_appointment_check_in_and_return_visit_through_the_keypad(b: Browser, li
     on_screen(page, "pick")
     live.issue("E")
     with live.prepared.db.write() as conn:  # behind the kiosk's back: no event, its menu is stale
-        from sqlalchemy import update
         conn.execute(update(T.zones).where(T.zones.c.code == "E").values(daily_quota=1))
     n = count(live, "E")
     tile(page, "E").click()
@@ -406,8 +405,10 @@ def test_appointment_check_in_and_return_visit_through_the_keypad(b: Browser, li
 
 # ---------------------------------------------------------------- language
 
-def no_chinese_ui(page: Any, what: str) -> None:
-    wait_js(page, f"({CJK_TEXT_JS})().filter(s => s !== '{LANG_BUTTON_EN}').length === 0", 3,
+def no_chinese_ui(page: Any, what: str, allowed: tuple[str, ...] = ()) -> None:
+    """No visible Chinese text but hall data ([data-content]), the switch back, and `allowed`."""
+    keep = json.dumps([LANG_BUTTON_EN, *allowed], ensure_ascii=False)
+    wait_js(page, f"({CJK_TEXT_JS})().filter(s => !{keep}.includes(s)).length === 0", 3,
             f"{what}: no interface text in Chinese; still: {page.evaluate(CJK_TEXT_JS)}")
 
 
@@ -428,10 +429,11 @@ def test_the_language_switch_leaves_no_chinese_interface_text(b: Browser, live: 
     wait_js(page, "document.getElementById('qr').naturalWidth > 0", 3, "the QR code")
     no_chinese_ui(page, "result")
     shot(page, "en-result")
-    # A refusal comes in English too (Accept-Language follows the page).
+    # The keypad and the zone choice (a return visit), and a refusal: in English too, as the
+    # server words it for the page's Accept-Language.
     page.click("[data-action=done]")
     on_screen(page, "home")
-    page.click("[data-action=appointment]")
+    page.click("[data-action=return]")
     on_screen(page, "keypad")
     keypad(page, "1234")
     no_chinese_ui(page, "keypad")
@@ -439,10 +441,21 @@ def test_the_language_switch_leaves_no_chinese_interface_text(b: Browser, live: 
     on_screen(page, "pick")
     no_chinese_ui(page, "zone choice")
     shot(page, "en-pick")
-    # Back to Chinese: the choice is remembered per kiosk, and the next page load starts in it.
+    live.issue("E")
+    with live.prepared.db.write() as conn:  # full behind the kiosk's back: the server refuses
+        conn.execute(update(T.zones).where(T.zones.c.code == "E").values(daily_quota=1))
+    tile(page, "E").click()
+    wait_js(page, "document.getElementById('refusal-message') !== null", 5, "the refusal")
+    zone_e = tile(page, "E").locator(".k-tile-name").inner_text()
+    message = page.locator("#refusal-message").inner_text()
+    assert message == f"{zone_e} has reached today's quota"  # the server's English, naming the zone
+    no_chinese_ui(page, "refusal", allowed=(message,))
+    shot(page, "en-refusal")
+    assert live.http.patch("/api/v1/admin/zones/E", json={"daily_quota": 999}, headers=operator(live)).status_code == 200
+    # Back to Chinese.
     page.click("#lang-slot button")
     wait_js(page, "document.documentElement.lang === 'zh-CN'", 2, "Chinese again")
-    assert page.locator("#screen-title").inner_text() == "请选择预约的业务区域"
+    assert page.locator("#screen-title").inner_text() == "请选择要回访的业务区域"
 
 
 def test_the_page_says_so_without_a_token(b: Browser, live: LiveHall) -> None:
