@@ -73,3 +73,13 @@ def test_text_frames_have_the_right_length_encoding():
     assert text_frame(b"x") == b"\x81\x01x"
     assert text_frame(b"x" * 200)[:4] == b"\x81\x7e\x00\xc8"
     assert text_frame(b"x" * 70000)[:10] == b"\x81\x7f" + (70000).to_bytes(8, "big")
+
+
+def test_a_quiet_stream_is_pinged(api, monkeypatch):
+    from kiosk_server.api.routers import display
+    monkeypatch.setattr(display, "HEARTBEAT_S", 0.05)  # 15 s in service
+    with api.client.websocket_connect(f"/api/v1/display/stream?token={api.token('S1')}") as ws:
+        assert ws.receive_json()["type"] == "snapshot"
+        assert ws.receive_json() == {"type": "ping"}
+        api.issue("A")
+        assert ws.receive_json()["type"] == "ticket.issued"

@@ -1,6 +1,7 @@
 """Hall screens: the snapshot, and the stream (snapshot or replay by seq, then live events)."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -26,7 +27,7 @@ REPLAY_LIMIT = 1000        # more missed events than this: send a snapshot inste
 HEARTBEAT_S = 15.0
 CLOSE_WAIT_S = 30.0        # how long a dropped screen's 1013 waits for the screen to read again
 WORKER_HEADER = b"x-hall-worker"
-PING: dict[str, Any] = {"type": "ping"}  # put in a quiet screen's queue by its handler
+PING: dict[str, Any] = {"type": "ping"}
 PING_TEXT = '{"type":"ping"}'
 STREAM_ROLES = ["display", "operator", "clerk", "kiosk"]
 ZONES = r"^[A-Za-z0-9_,-]*$"  # comma-separated zone codes
@@ -84,7 +85,6 @@ async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le
             tg.start_soon(until_any_ends, _send, ws, c.hub, sub)
             tg.start_soon(until_any_ends, _receive, ws, c, zone_set, sub)
             tg.start_soon(until_any_ends, sub.closed.wait)
-            tg.start_soon(_heartbeat, sub)
         c.hub.unsubscribe(sub)
         if sub.closed_reason == "slow":
             with anyio.move_on_after(CLOSE_WAIT_S):  # sent once the screen reads again
@@ -102,19 +102,17 @@ async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le
         c.count("ws_connections", -1)
 
 
-async def _heartbeat(sub: Subscriber) -> None:
-    while True:
-        await anyio.sleep(HEARTBEAT_S)
-        if sub.queue.empty():  # quiet for a while: the sender pings
-            sub.queue.put_nowait(PING)
-
-
 async def _send(ws: WebSocket, hub: EventHub, sub: Subscriber) -> None:
     """The screen's queue onto its socket, in seq order, each event once (the hub writes the
-    events of an idle screen itself: see realtime/hub.py)."""
+    events of an idle screen itself: see realtime/hub.py); a ping after HEARTBEAT_S without a
+    queued event."""
     queue = sub.queue
     while True:
-        ev = await queue.get()
+        try:
+            async with asyncio.timeout(HEARTBEAT_S):
+                ev = await queue.get()
+        except TimeoutError:
+            ev = PING
         sub.busy = True
         if ev is PING:
             await ws.send_text(PING_TEXT)
