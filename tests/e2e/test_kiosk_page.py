@@ -321,47 +321,30 @@ def test_appointment_check_in_and_return_visit_through_the_keypad(b: Browser, li
     page.click("[data-action=appointment]")
     on_screen(page, "keypad")
     assert page.locator("[data-action=next]").is_disabled()
-    if "/api/v1/appointments" in live.http.get("/openapi.json").json()["paths"]:
-        # Bookings are known to the server: the code alone checks in; an unknown one is refused.
-        keypad(page, "12345678")
-        page.click("[data-action=next]")
-        wait_js(page, "document.getElementById('refusal-message') !== null", 5, "the refusal of an unknown code")
-        r = live.http.post("/api/v1/tickets", json={"appointment_code": "12345678"},
-                           headers={"Authorization": f"Bearer {live.kiosk_token}"})
-        assert r.status_code in (404, 409), r.text  # a refusal, not a failure
-        assert page.locator("#refusal-message").inner_text() == r.json()["error"]["message"]
-        accessible(page, "keypad refusal")
-        shot(page, "keypad-appointment-unknown")
-        page.click("[data-key=clear]")
-        now = datetime.now(ZoneInfo("Asia/Shanghai"))
-        start = max(now - timedelta(minutes=10), now.replace(hour=0, minute=0)).strftime("%H:%M")
-        end = min(now + timedelta(minutes=30), now.replace(hour=23, minute=59)).strftime("%H:%M")
-        r = live.http.post("/api/v1/appointments", headers=op,
-                           json={"zone": "F", "date": now.date().isoformat(), "start": start, "end": end})
-        assert r.status_code == 201, r.text
-        code = r.json()["code"]
-        keypad(page, code)
-        accessible(page, "keypad")
-        shot(page, "keypad-appointment")
-        page.click("[data-action=next]")
-        on_screen(page, "result")
-        assert page.locator("#slot").inner_text() == f"预约时段 {start}–{end}"
-    else:
-        # A server without bookings wants the zone with the code: the kiosk asks for it.
-        code = "98765"
-        keypad(page, "98766")
-        page.click("[data-key=del]")
-        assert page.locator("#code").inner_text() == "9876"
-        page.click("[data-key='5']")
-        accessible(page, "keypad")
-        shot(page, "keypad-appointment")
-        page.click("[data-action=next]")
-        on_screen(page, "pick")
-        assert code in page.locator(".k-hint").first.inner_text()
-        accessible(page, "zone choice")
-        shot(page, "keypad-appointment-zone")
-        tile(page, "F").click()
-        on_screen(page, "result")
+    # The booking names the zone: the code alone checks in; an unknown code is refused.
+    keypad(page, "12345678")
+    page.click("[data-action=next]")
+    wait_js(page, "document.getElementById('refusal-message') !== null", 5, "the refusal of an unknown code")
+    r = live.http.post("/api/v1/tickets", json={"appointment_code": "12345678"},
+                       headers={"Authorization": f"Bearer {live.kiosk_token}"})
+    assert r.status_code in (404, 409), r.text  # a refusal, not a failure
+    assert page.locator("#refusal-message").inner_text() == r.json()["error"]["message"]
+    accessible(page, "keypad refusal")
+    shot(page, "keypad-appointment-unknown")
+    page.click("[data-key=clear]")
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    start = max(now - timedelta(minutes=10), now.replace(hour=0, minute=0)).strftime("%H:%M")
+    end = min(now + timedelta(minutes=30), now.replace(hour=23, minute=59)).strftime("%H:%M")
+    r = live.http.post("/api/v1/appointments", headers=op,
+                       json={"zone": "F", "date": now.date().isoformat(), "start": start, "end": end})
+    assert r.status_code == 201, r.text
+    code = r.json()["code"]
+    keypad(page, code)
+    accessible(page, "keypad")
+    shot(page, "keypad-appointment")
+    page.click("[data-action=next]")
+    on_screen(page, "result")
+    assert page.locator("#slot").inner_text() == f"预约时段 {start}–{end}"
     mine = tickets(live, "F")[-1]
     assert mine["appointment_code"] == code and page.locator("#ticket-number").inner_text() == mine["number"]
     shot(page, "keypad-appointment-result")

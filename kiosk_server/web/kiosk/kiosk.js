@@ -3,9 +3,9 @@
 // Screens: home (zone tiles, appointment check-in, return visit) → zone (its matters) → guide
 // (materials, time limit, fee, case type; take a ticket, or a priority ticket) → result (the
 // number, people ahead, estimated wait, the status page's QR code, the printer's state).
-// Appointment check-in: keypad → result (the booking names its zone and matter; a server that
-// wants the zone anyway gets it from the zone-pick screen). Return visit: keypad → choose the
-// zone → result. Whatever the server refuses (an unknown code, too early…) is shown as it says.
+// Appointment check-in: keypad → result (the booking names its zone and matter). Return visit:
+// keypad → choose the zone → result. Whatever the server refuses (an unknown code, too early,
+// the zone full…) is shown as it says it.
 //
 // Live: waiting counts from the display stream (every event carries the new counts of its
 // zone), the menu again on config.changed (a zone added by an operator appears without a
@@ -352,13 +352,11 @@ function viewKeypad() {
           S.busy ? t('kiosk.taking') : appt ? t('kiosk.check_in') : t('kiosk.next')))));
 }
 
-function viewPick() {
-  const appt = S.mode === 'appointment';
-  const submit = (z) => takeTicket(appt ? { zone: z.code, appointment_code: S.code } : { zone: z.code, application_number: S.code });
+function viewPick() {  // the return visit's zone
+  const submit = (z) => takeTicket({ zone: z.code, application_number: S.code });
   return el('section', { class: 'k-screen k-pick' },
     navBar(() => show('keypad', { error: null })),
-    heading(appt ? t('kiosk.pick_zone_appointment') : t('kiosk.pick_zone_return'),
-      appt ? t('kiosk.code_appointment', { code: S.code }) : t('kiosk.code_application', { code: S.code })),
+    heading(t('kiosk.pick_zone_return'), t('kiosk.code_application', { code: S.code })),
     errorBox(btn('k-again', { onclick: () => show('keypad', { error: null }), 'data-action': 'enter-again' }, t('kiosk.enter_again'))),
     S.busy ? el('p', { class: 'k-hint', role: 'status' }, t('kiosk.taking')) : null,
     tiles(submit));
@@ -383,10 +381,6 @@ async function takeTicket(body) {
     show('result', { result: ticket, error: null, attemptKey: null });
   } catch (e) {
     S.busy = false;
-    if (e instanceof ApiError && e.status === 422 && e.code === 'validation' && body.appointment_code && !body.zone) {
-      show('pick', { error: null, attemptKey: newKey() });  // this server wants the zone with the code
-      return;
-    }
     S.error = e instanceof ApiError ? e.message : String(e);
     // A refusal changed nothing: the next try is a new attempt. After a network failure the
     // ticket may have been issued: the same key gets it back instead of a second one.
