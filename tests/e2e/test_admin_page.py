@@ -1,7 +1,7 @@
 """The operator's administration (/admin) in Debian's chromium against a real `kiosk-server serve`.
 
-One server for the module (SQLite, the sample hall open around the clock, operator op1 and a
-security administrator sec1) and one browser.
+One server for the module (SQLite, the sample hall open around the clock, operator op1, a
+security administrator sec1 and an auditor aud1) and one browser.
 
 1. Acceptance item 3: op1 signs in (1366×768) and, all through the page, adds zone Q (the page's
    own check and the server's 409 first), its matter Q01 with two materials (reordered) and
@@ -17,7 +17,8 @@ security administrator sec1) and one browser.
    interface text is left in any section or editor (hall data sits in [data-content]), every
    control has a label, text contrast is at least 4.5:1; keyboard use (sign in, navigate, open
    and close an editor with the keyboard); a device's token is shown once, copied, works, and
-   stops working when revoked; a holiday is added and listed.
+   stops working when revoked; a holiday is added and listed; the security administrator's and
+   the auditor's pages at 1366×768 pass the same checks.
 
 Every wait is bounded (Playwright's default of 10 s, shorter where it matters); screenshots go to
 test-output/<test>/.
@@ -64,7 +65,7 @@ daily_quota = 0
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHall]:
     with page_server(tmp_path_factory.mktemp("admin-hall"), operators=["op1"],
-                     accounts={"sec1": "security_admin"}) as hall:
+                     accounts={"sec1": "security_admin", "aud1": "auditor"}) as hall:
         yield hall
 
 
@@ -457,7 +458,26 @@ def test_admin_in_english_is_labelled_readable_and_usable_by_keyboard(b: Browser
     check_page("holidays listed")
     shot(page, "5-holidays-en")
 
-    # Signing out returns to the sign-in form, in English still.
+    # Signing out returns to the sign-in form, in English still, and leaves nothing behind.
     page.click("#btn-sign-out")
     expect(page.locator("#login-msg")).to_have_text("Signed out.")
     assert page.evaluate("sessionStorage.getItem('admin.session')") is None
+    assert page.locator("#holidays-body").inner_html() == ""
+
+    # The security administrator's and the auditor's pages in English (1366×768), with ?lang=en.
+    for username, sid, add in (("sec1", "users", "#user-add"), ("aud1", "audit", None)):
+        page = b.page(live.base, viewport=SMALL)
+        page.goto(f"{live.base}/admin?lang=en")
+        page.fill("#login-user", username)
+        page.fill("#login-pass", PASSWORD)
+        page.click("#login-submit")
+        expect(page.locator(f"#sec-{sid}")).to_be_visible()
+        wait_js(page, f"document.body.dataset.loaded === '{sid}'", 5, f"{sid} loaded")
+        check_page(sid)
+        shot(page, f"6-{sid}-en-1366")
+        if add:
+            page.click(add)
+            editor(page)
+            check_page(f"{sid} editor")
+            page.keyboard.press("Escape")
+            expect(page.locator("#dlg-edit")).to_be_hidden()
