@@ -177,6 +177,7 @@ function route({ focus = true } = {}) {
     else a.removeAttribute('aria-current');
   }
   document.body.dataset.section = section.id;
+  if (changed) { const box = $(`${section.id}-msg`); if (box) say(box, ''); }  // yesterday's news
   if (changed && focus) {
     const h = $(`h-${section.id}`);
     h.tabIndex = -1;
