@@ -56,6 +56,8 @@ class EventHub:
         self.dropped_subscribers = 0
         self.direct_writes = 0
         self._wire: OrderedDict[int, tuple[str, bytes]] = OrderedDict()
+        self._later: list[Event] = []
+        self._later_scheduled = False
 
     def subscribe(self, zones: Iterable[str] | None = None, session_key: str | None = None) -> Subscriber:
         sub = Subscriber(frozenset(zones) if zones else None, session_key, asyncio.Queue(maxsize=self.queue_size))
@@ -66,18 +68,35 @@ class EventHub:
         self.subscribers.discard(sub)
 
     def publish(self, events: Iterable[Event]) -> None:
-        """Hand committed events (in seq order) to every subscriber that wants them. An idle
-        screen with a direct writer gets all of its events in one socket write."""
+        """Hand committed events (in seq order) to every subscriber that wants them: at once to
+        those fed through their queue; to those with a direct writer a moment later, once the
+        requests whose commit produced the events have had their turn to answer (the
+        request's answer does not wait for a thousand socket writes)."""
         events = list(events)
+        if not events:
+            return
         for ev in events:
             self.last_seq = max(self.last_seq, ev["seq"])
             self.published += 1
+        for sub in list(self.subscribers):
+            if sub.direct is None and sub.closed_reason is None:
+                self._enqueue(sub, events if sub.zones is None else [ev for ev in events if sub.wants(ev)])
+        self._later += events
+        if not self._later_scheduled:
+            self._later_scheduled = True
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._deliver_later)  # behind the answers woken by this commit
+
+    def _deliver_later(self) -> None:
+        """An idle screen gets all of its events in one socket write; one that is busy or backed
+        up gets them through its queue, behind what is already there."""
+        events, self._later, self._later_scheduled = self._later, [], False
         joined: dict[tuple[int, ...], bytes] = {}  # the frames of a run of events, joined once
         for sub in list(self.subscribers):
-            if sub.closed_reason is not None:
+            if sub.direct is None or sub.closed_reason is not None:
                 continue
             wanted = events if sub.zones is None else [ev for ev in events if sub.wants(ev)]
-            if sub.direct is not None and not sub.busy and sub.queue.empty():
+            if not sub.busy and sub.queue.empty():
                 wanted = [ev for ev in wanted if ev["seq"] > sub.last]
                 if not wanted:
                     continue
@@ -89,13 +108,16 @@ class EventHub:
                     sub.last = key[-1]
                     self.direct_writes += 1
                     continue
-            for ev in wanted:
-                try:
-                    sub.queue.put_nowait(ev)
-                except asyncio.QueueFull:
-                    self.dropped_subscribers += 1
-                    sub.close("slow")
-                    break
+            self._enqueue(sub, wanted)
+
+    def _enqueue(self, sub: Subscriber, events: list[Event]) -> None:
+        for ev in events:
+            try:
+                sub.queue.put_nowait(ev)
+            except asyncio.QueueFull:
+                self.dropped_subscribers += 1
+                sub.close("slow")
+                return
 
     def wire(self, ev: Event) -> str:
         """The event as the screens receive it, encoded once for all of them."""

@@ -17,6 +17,12 @@ def ev(seq: int, zone: str | None = "A") -> dict:
     return e
 
 
+async def turns(n: int = 3) -> None:
+    """Direct writes happen a couple of loop turns after publish."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
 class FakeWriter:
     def __init__(self, accept: bool = True) -> None:
         self.accept = accept
@@ -34,10 +40,13 @@ def test_an_idle_screen_gets_its_events_in_one_direct_write():
         a, b = hub.subscribe(), hub.subscribe(zones=["B"])
         a.direct, b.direct = FakeWriter(), FakeWriter()
         hub.publish([ev(1), ev(2, zone=None), ev(3, zone="B")])
+        assert a.direct.writes == []  # the answers of the requests go first
+        await turns()
         assert a.direct.writes == [b"".join(text_frame(orjson.dumps(e)) for e in (ev(1), ev(2, None), ev(3, "B")))]
         assert b.direct.writes == [text_frame(orjson.dumps(ev(2, None))) + text_frame(orjson.dumps(ev(3, "B")))]
         assert (a.last, b.last) == (3, 3) and a.queue.empty() and hub.direct_writes == 2
         hub.publish([ev(3)])  # already sent: not again
+        await turns()
         assert len(a.direct.writes) == 1
     asyncio.run(main())
 
@@ -49,8 +58,10 @@ def test_a_busy_or_backed_up_screen_is_fed_through_its_queue_in_order():
         busy.direct, full.direct = FakeWriter(), FakeWriter(accept=False)
         busy.busy = True
         hub.publish([ev(1)])
+        await turns()
         busy.busy = False
         hub.publish([ev(2)])  # something is queued: behind it, not around it
+        await turns()
         assert busy.direct.writes == [] and [busy.queue.get_nowait()["seq"] for _ in range(2)] == [1, 2]
         assert [full.queue.get_nowait()["seq"]] == [1] and full.queue.get_nowait()["seq"] == 2
     asyncio.run(main())
@@ -62,9 +73,11 @@ def test_a_screen_whose_queue_overflows_is_dropped():
         slow, other = hub.subscribe(), hub.subscribe()
         other.direct = FakeWriter()
         hub.publish([ev(i) for i in range(1, 6)])
+        await turns()
         assert slow.closed_reason == "slow" and slow.closed.is_set() and hub.dropped_subscribers == 1
         assert other.closed_reason is None and other.last == 5
         hub.publish([ev(6)])
+        await turns()
         assert slow.queue.qsize() == 3  # nothing more for a dropped screen
     asyncio.run(main())
 
