@@ -395,6 +395,56 @@ def call_phase(port: int, windows: list[tuple[str, str]], calls: int, interval: 
     return answers, statuses
 
 
+# ------------------------------------------------------------------ CPU outside the bench
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PG_PID: int | None = None  # the PostgreSQL postmaster, when one runs
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()  # state ppid ... utime(11) stime(12) cutime(13) cstime(14)
+
+
+def _ours_cpu_s() -> float:
+    """CPU seconds of this bench's process tree (server, screens, issuers, reaped children
+    included) and of PostgreSQL's."""
+    parent: dict[int, int] = {}
+    fields: dict[int, list[str]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit() and (f := _stat(int(d))) is not None:
+            parent[int(d)], fields[int(d)] = int(f[1]), f
+    roots = {os.getpid()} | ({PG_PID} if PG_PID else set())
+    total = 0
+    for pid, f in fields.items():
+        p, seen = pid, 0
+        while p not in roots and p in parent and seen < 64:
+            p, seen = parent[p], seen + 1
+        if p in roots:
+            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return total / CLK_TCK
+
+
+def _busy_s() -> float:
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK
+
+
+class OtherCpu:
+    """Cores used by processes outside the bench during a phase: its figures are pessimistic
+    when this is high (a shared machine)."""
+
+    def __init__(self) -> None:
+        self.t, self.busy, self.ours = time.monotonic(), _busy_s(), _ours_cpu_s()
+
+    def cores(self) -> float:
+        dt = time.monotonic() - self.t
+        return round(max(0.0, (_busy_s() - self.busy) - (_ours_cpu_s() - self.ours)) / dt, 2) if dt > 0 else 0.0
+
+
 # ------------------------------------------------------------------ the server
 
 def group_rss_mb(server: Any) -> float:
@@ -468,8 +518,10 @@ def run_config(name: str, db_url: str, workers: int, screens: list[int], prof: d
         time.sleep(0.5)
         out["rss_idle_mb"] = round(group_rss_mb(server), 1)
         log(f"{name}: issuing alone (no screen) for {prof['issue_alone_s']} s")
+        other = OtherCpu()
         p, pipe = start_issuers(port, kiosk, prof["issue_alone_s"], prof["issue_period_s"])
         out["issue_alone"] = finish_issuers(p, pipe, prof["issue_alone_s"])
+        out["issue_alone"]["other_cores"] = other.cores()
         log(f"  issue alone: {out['issue_alone']}")
         clients = Clients(a.client_procs, port, prepared.device_tokens["S1"])
         for n in screens:
@@ -488,15 +540,16 @@ def run_config(name: str, db_url: str, workers: int, screens: list[int], prof: d
             # 1. Calls alone.
             issue_tickets(port, kiosk, prof["calls"] + WINDOWS)
             cpu0 = clients.reset()
-            t_phase = time.monotonic()
+            t_phase, other = time.monotonic(), OtherCpu()
             answers, statuses = call_phase(port, windows, prof["calls"], a.call_interval, prof["calls"] * a.call_interval + 60)
             time.sleep(1.0)
             rep = clients.report(answers)
             r["calls"] = summarize_calls(rep, answers, statuses, ok, time.monotonic() - t_phase, cpu0)
+            r["calls"]["other_cores"] = other.cores()
             log(f"  calls: {fmt_calls(r['calls'])}")
             # 2. Calls and issuing at the same time.
             cpu0 = clients.reset()
-            t_phase = time.monotonic()
+            t_phase, other = time.monotonic(), OtherCpu()
             p, pipe = start_issuers(port, kiosk, prof["mixed_s"], prof["issue_period_s"])
             time.sleep(0.3)  # the issuers are running
             answers, statuses = call_phase(port, windows, int(prof["mixed_s"] / a.call_interval) - 5, a.call_interval,
@@ -505,6 +558,7 @@ def run_config(name: str, db_url: str, workers: int, screens: list[int], prof: d
             time.sleep(1.0)
             rep = clients.report(answers)
             r["calls_during_issuing"] = summarize_calls(rep, answers, statuses, ok, time.monotonic() - t_phase, cpu0)
+            r["calls_during_issuing"]["other_cores"] = other.cores()
             r["issue_p99_ratio"] = round(r["issue_during"]["p99_ms"] / out["issue_alone"]["p99_ms"], 2)
             log(f"  with issuing: {fmt_calls(r['calls_during_issuing'])}")
             log(f"  issue during broadcast: {r['issue_during']} (p99 x{r['issue_p99_ratio']} of alone)")
@@ -536,7 +590,7 @@ def fmt_calls(c: dict[str, Any]) -> str:
             f"{c['duplicates']}); call-next itself p50 {c['call_next_p50_ms']} p99 {c['call_next_p99_ms']} ms; "
             f"after it returned p50 {c['p50_ms']} p99 {c['p99_ms']} max {c['max_ms']} ms; "
             f"from sending it p50 {c['from_send_p50_ms']} p99 {c['from_send_p99_ms']} ms; "
-            f"screen processes {c['client_cpu_fraction']} cores")
+            f"screen processes {c['client_cpu_fraction']} cores, other processes {c.get('other_cores', '-')} cores")
 
 
 def report(results: dict[str, Any], prof_name: str, a: argparse.Namespace) -> str:
@@ -547,7 +601,7 @@ def report(results: dict[str, Any], prof_name: str, a: argparse.Namespace) -> st
              "delivery latency after call-next returned (p50/p99/max), from sending call-next (p50/p99), and",
              "call-next's own p99; issuing p99 alone (no screen) and during the broadcast (calls + issuing)",
              f"{'config':<14}{'screens':>8}{'p50':>7}{'p99':>7}{'max':>7}{'send p50':>10}{'p99':>7}{'call-next':>10}"
-             f"{'+issuing p99':>13}{'issue alone':>12}{'during':>8}{'ratio':>7}{'RSS MB':>8}{'KB/screen':>10}  deliveries"]
+             f"{'+issuing p99':>13}{'issue alone':>12}{'during':>8}{'ratio':>7}{'RSS MB':>8}{'KB/screen':>10}{'other':>7}  deliveries"]
     for cfg in results.values():
         for n, r in cfg["screens"].items():
             c, ci = r["calls"], r["calls_during_issuing"]
@@ -556,7 +610,10 @@ def report(results: dict[str, Any], prof_name: str, a: argparse.Namespace) -> st
                          f"{c['max_ms']:>7.1f}{c['from_send_p50_ms']:>10.1f}{c['from_send_p99_ms']:>7.1f}"
                          f"{c['call_next_p99_ms']:>10.1f}{ci['p99_ms']:>13.1f}{cfg['issue_alone']['p99_ms']:>12.1f}"
                          f"{r['issue_during']['p99_ms']:>8.1f}{r['issue_p99_ratio']:>7.2f}{r['rss_after_mb']:>8.1f}"
-                         f"{r['kb_per_screen']:>10.1f}  {'all, once each' if ok else 'MISSING/DUPLICATE'}")
+                         f"{r['kb_per_screen']:>10.1f}{max(c['other_cores'], ci['other_cores'], cfg['issue_alone']['other_cores']):>7.2f}"
+                         f"  {'all, once each' if ok else 'MISSING/DUPLICATE'}")
+    lines += ["other: the most cores used by processes outside the bench during that row's phases (a shared "
+              "machine; above ~0.3 the row is pessimistic)"]
     lines += ["", f"target: call p99 <= {TARGET_P99_MS:.0f} ms at 1,000 screens; issuing p99 at most doubled while "
                   "screens are fed (ratio <= 2)"]
     return "\n".join(lines)
@@ -592,8 +649,10 @@ def main(argv: list[str] | None = None) -> int:
         results["sqlite"] = run_config("sqlite", f"sqlite:///{tmp / 'hall.db'}", 1, screens, prof, tmp, a)
     if a.db in ("postgres", "all"):
         from tests.support.postgres import PostgresServer
+        global PG_PID
         with PostgresServer(max_connections=200) as pg:
             url = pg.create_database("wsbench")
+            PG_PID = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
             results["postgres"] = run_config("postgres", url, 4, screens, prof, tmp, a)
     text = report(results, prof_name, a)
     print(text, flush=True)
