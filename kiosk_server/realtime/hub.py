@@ -84,7 +84,11 @@ class EventHub:
         self._later += events
         if not self._later_scheduled:
             self._later_scheduled = True
-            loop = asyncio.get_running_loop()
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # published outside the event loop (a script, a test): no answers to wait for
+                self._deliver_later()
+                return
             loop.call_soon(loop.call_soon, self._deliver_later)  # behind the answers woken by this commit
 
     def _deliver_later(self) -> None:
