@@ -19,7 +19,8 @@ KIOSK = Actor("device:K1", frozenset({"kiosk"}), device_id=1)
 def test_a_batch_commits_together_and_a_refused_request_changes_nothing(db_url: str):
     p = prepare(db_url)
     c = bootstrap.build(p.settings, clock=FakeClock())
-    c.max_batch = 64  # PostgreSQL serves one request a transaction; the mechanism holds on both
+    # PostgreSQL serves one request a transaction on its thread pool; the batch mechanism holds on both
+    c.max_batch, c.threads = 64, None
     received: list[dict] = []
 
     async def run() -> list:
@@ -62,3 +63,37 @@ def test_an_unexpected_error_undoes_only_its_own_request(sqlite_url: str):
     assert isinstance(results[1], OSError)
     with c.db.read() as conn:
         assert conn.execute(select(func.count()).select_from(T.tickets)).scalar_one() == 1
+
+
+def test_postgres_runs_requests_concurrently_on_its_thread_pool(pg_url: str):
+    """PostgreSQL: each request its own transaction on the worker's thread pool; concurrent
+    requests get distinct numbers, a refused one changes nothing, the loop is never blocked."""
+    p = prepare(pg_url)
+    c = bootstrap.build(p.settings, clock=FakeClock())
+    assert c.threads is not None
+
+    async def run() -> list:
+        ticks = 0
+
+        async def ticker() -> None:  # runs while the transactions wait: the loop is free
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        t = asyncio.create_task(ticker())
+        jobs = [c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK,
+                         zone_code="Z" if i == 4 else "A") for i in range(20)]
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        t.cancel()
+        assert ticks > 20
+        return results
+
+    results = asyncio.run(run())
+    assert isinstance(results[4], NotFound)
+    numbers = sorted(r.ticket["number"] for i, r in enumerate(results) if i != 4)
+    assert numbers == [f"A{n:03d}" for n in range(1, 20)]
+    with c.db.read() as conn:
+        assert conn.execute(select(T.counters.c.value, T.counters.c.waiting)).one() == (19, 19)
+    c.threads.shutdown()
+    c.db.dispose()
