@@ -31,6 +31,7 @@ import httpx
 import pytest
 
 from kiosk_server.services.tickets import announcement
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.hall import (
     PASSWORD,
     PreparedHall,
@@ -45,15 +46,13 @@ from tests.support.server import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
 WINDOWS = 4
 BURST = 20
 AFTER_RESTART = 5
 SHOW_WITHIN_MS = 1000
 
-from playwright import sync_api  # noqa: E402  (installed by the [test] extra; .ci/run installs chromium)
+from playwright import sync_api
+
 assert Path("/usr/bin/chromium").exists(), "needs Debian chromium at /usr/bin/chromium (apt-get install -y chromium)"
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from kiosk_server.api.deps import Ctx, Principal, roles
 from kiosk_server.api.errors import lang_of
 from kiosk_server.api.responses import JSON
+from kiosk_server.api.routers.kiosk import issued
 from kiosk_server.api.schemas import (
     ERRORS,
     AppointmentCreate,
@@ -22,7 +23,6 @@ from kiosk_server.api.schemas import (
     TicketIssued,
 )
 from kiosk_server.domain.calendar import business_date
-from kiosk_server.i18n import t as tr
 from kiosk_server.services import appointments as svc
 
 router = APIRouter(prefix="/api/v1/appointments", tags=["appointments"], responses=ERRORS)
@@ -54,13 +54,4 @@ async def check_in(body: CheckInIn, request: Request, actor: Principal, c: Ctx) 
     out = await c.submit(svc.check_in, hall=c.hall, clock=c.clock, keys=c.keys, actor=actor, code=body.code,
                          ignore_opening_hours=c.settings.ignore_opening_hours,
                          status_base_url=c.settings.server.public_base_url, lang=lang)
-    t = out.ticket
-    assert t is not None
-    printed = t["print"]
-    if printed is not None:
-        if printed["job_id"] is not None:
-            c.wake_printer(actor.printer_id)
-        if printed["state"] == "unavailable":
-            printed["message"] = tr("print.unavailable", lang)
-    c.count("tickets_issued")
-    return JSON(t, status_code=201)
+    return JSON(issued(c, actor, out, lang), status_code=201)

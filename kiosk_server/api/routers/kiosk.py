@@ -65,16 +65,7 @@ async def issue(body: TicketCreate, request: Request, actor: Principal, c: Ctx,
         else:
             out = await c.submit(svc.issue_ticket, zone_code=body.zone, matter_code=body.matter,
                                  priority=body.priority, **common)
-        c.count("tickets_issued")
-        t = out.ticket
-        assert t is not None
-        printed = t["print"]
-        if printed is not None:
-            if printed["job_id"] is not None:
-                c.wake_printer(actor.printer_id)
-            if printed["state"] == "unavailable":
-                printed["message"] = tr("print.unavailable", lang)
-        return t
+        return issued(c, actor, out, lang)
 
     if idempotency_key is None:
         return JSON(await run(), status_code=201)
@@ -89,3 +80,18 @@ async def public_ticket(c: Ctx, public_token: str = Path(min_length=1, max_lengt
     if body is None:
         raise NotFound("ticket_not_found")
     return JSON(body)
+
+
+def issued(c: Any, actor: Any, out: Any, lang: str) -> dict[str, Any]:
+    """After a ticket's commit (here and at appointment check-in): count it, wake the kiosk's
+    spooler for its slip, and say what the kiosk tells the citizen when the printer cannot print."""
+    c.count("tickets_issued")
+    t = out.ticket
+    assert t is not None
+    printed = t["print"]
+    if printed is not None:
+        if printed["job_id"] is not None:
+            c.wake_printer(actor.printer_id)
+        if printed["state"] == "unavailable":
+            printed["message"] = tr("print.unavailable", lang)
+    return t  # type: ignore[no-any-return]
