@@ -22,27 +22,16 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from kiosk_server.services.tickets import announcement
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.support.hall import (
-    PASSWORD,
-    PreparedHall,
-    add_clerks,
-    import_config,
-    prepare,
-    use_cheap_password_hashes,
-    window_codes,
-    write_load_config,
-)
-from tests.support.server import ServerProcess, free_port
+from tests.support.hall import window_codes
+from tests.support.live import LiveHall, live_hall
 
 pytestmark = pytest.mark.slow
 
@@ -56,55 +45,15 @@ from playwright import sync_api
 assert Path("/usr/bin/chromium").exists(), "needs Debian chromium at /usr/bin/chromium (apt-get install -y chromium)"
 
 
-@dataclass
-class Hall:
-    prepared: PreparedHall
-    server: ServerProcess
-    http: httpx.Client
-    clerk_headers: dict[str, dict[str, str]]   # window code -> Authorization header
-    kiosk: dict[str, str]
-
-    def issue(self, n: int) -> list[str]:
-        numbers = []
-        for i in range(n):
-            r = self.http.post("/api/v1/tickets", headers=self.kiosk, json={"zone": "AB"[i % 2]})
-            assert r.status_code == 201, r.text
-            numbers.append(r.json()["number"])
-        return numbers
-
-    def call_next(self, code: str) -> dict[str, Any]:
-        r = self.http.post(f"/api/v1/windows/{code}/call-next", params={"finish_current": "true"},
-                           headers=self.clerk_headers[code])
-        assert r.status_code == 200, f"{code}: {r.status_code} {r.text}"
-        return r.json()
-
-
 @pytest.fixture
-def hall(tmp_path: Path) -> Iterator[Hall]:
-    url = f"sqlite:///{tmp_path / 'hall.db'}"
-    prepared = prepare(url)
-    port = free_port()
-    config = write_load_config(tmp_path / "hall.toml", url, port, windows=WINDOWS, zones=("A", "B"))
-    import_config(prepared, config)
-    clerks = {code: f"clerk_{code.lower()}" for code in window_codes(WINDOWS)}
-    add_clerks(prepared, list(clerks.values()))
-    use_cheap_password_hashes(prepared)  # `serve` checks every account against the demo passwords at start
-    server = ServerProcess(config, prepared.env, port=port, log_file=tmp_path / "server.log")
-    server.start()
-    try:
-        with httpx.Client(base_url=server.base_url, timeout=10.0, trust_env=False) as http:
-            headers = {}
-            for code, username in clerks.items():
-                r = http.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
-                assert r.status_code == 200, r.text
-                headers[code] = {"Authorization": f"Bearer {r.json()['token']}"}
-                r = http.post(f"/api/v1/windows/{code}/open", headers=headers[code])
-                assert r.status_code == 200, r.text
-            kiosk = {"Authorization": f"Bearer {prepared.device_tokens['K1']}"}
-            yield Hall(prepared, server, http, headers, kiosk)
-    finally:
-        server.stop()
-        prepared.db.dispose()
+def hall(tmp_path: Path) -> Iterator[LiveHall]:
+    """The sample hall open around the clock with windows W01-W04, each opened by its clerk."""
+    with live_hall(tmp_path, f"sqlite:///{tmp_path / 'hall.db'}", windows=WINDOWS) as h:
+        yield h
+
+
+def call(hall: LiveHall, code: str) -> dict[str, Any]:
+    return hall.call_next(code, finish_current=True)
 
 
 def text_of(call: dict[str, Any]) -> str:
@@ -131,11 +80,11 @@ def assert_no_overlap(log: list[dict[str, Any]]) -> None:
         assert a["end"] <= b["start"], f"announcements overlap: {a} and {b}"
 
 
-def test_display_page_shows_announces_and_survives_a_server_kill(hall: Hall, tmp_path: Path) -> None:
+def test_display_page_shows_announces_and_survives_a_server_kill(hall: LiveHall, tmp_path: Path) -> None:
     t0 = time.monotonic()
     base = hall.server.base_url
     s1 = hall.prepared.device_tokens["S1"]
-    waiting = hall.issue(1 + BURST + AFTER_RESTART + 2)
+    waiting = [t["number"] for t in hall.issue(1 + BURST + AFTER_RESTART + 2)]
     outside: list[str] = []
 
     with sync_api.sync_playwright() as pw:
@@ -167,7 +116,7 @@ def test_display_page_shows_announces_and_survives_a_server_kill(hall: Hall, tmp
             assert "700" in loaded and "400" in loaded, loaded  # the vendored faces, not a system font
 
             # 1. One call: on screen within a second, announcement queued, played in order.
-            first = hall.call_next("W01")
+            first = call(hall, "W01")
             t_call = time.monotonic()
             number = first["number"]
             wait_js(page, f"document.getElementById('current-number').textContent === {number!r}"
@@ -187,7 +136,7 @@ def test_display_page_shows_announces_and_survives_a_server_kill(hall: Hall, tmp
             burst: list[dict[str, Any]] = []
             t_burst = time.monotonic()
             for i in range(BURST):
-                burst.append(hall.call_next(window_codes(WINDOWS)[i % WINDOWS]))
+                burst.append(call(hall, window_codes(WINDOWS)[i % WINDOWS]))
             burst_s = time.monotonic() - t_burst
             assert burst_s < 2.0, f"the burst took {burst_s:.2f} s"
             wait_js(page, f"hallDisplay.announced.length === {1 + BURST} && !hallDisplay.playing && hallDisplay.queue === 0",
@@ -210,11 +159,11 @@ def test_display_page_shows_announces_and_survives_a_server_kill(hall: Hall, tmp
             hall.server.kill()
             wait_js(page, "!hallDisplay.connected", 5, "the page noticed the server is gone")
             hall.server.start()
-            after = [hall.call_next(window_codes(WINDOWS)[i % WINDOWS]) for i in range(AFTER_RESTART)]
+            after = [call(hall, window_codes(WINDOWS)[i % WINDOWS]) for i in range(AFTER_RESTART)]
             wait_js(page, f"hallDisplay.connects > {connects_before} && hallDisplay.announced.length === "
                           f"{1 + BURST + AFTER_RESTART} && !hallDisplay.playing", 20, "reconnected and caught up")
             # One more call once the page is live again.
-            late = hall.call_next("W01")
+            late = call(hall, "W01")
             wait_js(page, f"hallDisplay.announced.length === {2 + BURST + AFTER_RESTART} && !hallDisplay.playing",
                     5, "a live call after the reconnect")
             urls = js(page, "hallDisplay.urls")
@@ -235,9 +184,9 @@ def test_display_page_shows_announces_and_survives_a_server_kill(hall: Hall, tmp
             # A paused window is shown as paused, with its reason; the sample hall's windows are closed.
             held = [c for c in [*burst, *after] if c["window"]["code"] == "W04"][-1]
             for action in ("start", "finish"):
-                r = hall.http.post(f"/api/v1/tickets/{held['id']}/{action}", headers=hall.clerk_headers["W04"])
+                r = hall.http.post(f"/api/v1/tickets/{held['id']}/{action}", headers=hall.clerks["W04"])
                 assert r.status_code == 200, r.text
-            r = hall.http.post("/api/v1/windows/W04/pause", headers=hall.clerk_headers["W04"], json={"reason": "午休"})
+            r = hall.http.post("/api/v1/windows/W04/pause", headers=hall.clerks["W04"], json={"reason": "午休"})
             assert r.status_code == 200, r.text
             wait_js(page, "document.querySelector('.win-card[data-code=\"W04\"]').dataset.state === 'paused'", 1,
                     "W04 paused on screen")
