@@ -17,7 +17,6 @@ test-output/<test>/.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
