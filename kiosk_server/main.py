@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from kiosk_server import bootstrap
 from kiosk_server.api import errors
+from kiosk_server.api.hotpath import HotPaths
 from kiosk_server.api.idempotency import IdempotencyCache
 from kiosk_server.api.metrics import RequestMetrics
 from kiosk_server.api.routers import admin, appointments, auth, display, kiosk, ops, pages, public, tickets, windows
@@ -24,10 +25,11 @@ log = logging.getLogger("kiosk_server")
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, container: bootstrap.Container | None = None,
-               run_sweeper: bool = True, run_spoolers: bool | None = None) -> FastAPI:
+               run_sweeper: bool = True, run_spoolers: bool | None = None, hot_paths: bool = True) -> FastAPI:
     """`run_sweeper` and `run_spoolers` start the background work; `run_spoolers` defaults to
     `run_sweeper` (an app driven step by step in tests runs neither) and needs
-    `[printing] spoolers` on and at least one enabled printer."""
+    `[printing] spoolers` on and at least one enabled printer. `hot_paths=False` leaves issuing
+    and call-next to FastAPI's routing (api/hotpath.py; the tests compare the two)."""
     c = container or bootstrap.build(settings, clock=clock)
     spool = run_sweeper if run_spoolers is None else run_spoolers
 
@@ -72,6 +74,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, container: boo
     errors.install(app)
     metrics = RequestMetrics(app.router)
     c.app_metrics = metrics
+    if hot_paths:
+        app.add_middleware(HotPaths)  # added first: innermost, inside the metrics and the 500 handler
     app.add_middleware(_Wrap, inner=metrics)
     return app
 

@@ -85,11 +85,16 @@ def _allowed(request: Request | WebSocket) -> list[str]:
     return list(extra.get("x-roles", []))
 
 
-def _authenticated(request: Request) -> auth_svc.Authenticated:
-    c: Container = request.app.state.container
-    a = resolve(c, bearer(request.headers), request.client.host if request.client else None)
-    check_roles(a.actor, _allowed(request))
+def authorize(c: Container, headers: Any, client_addr: str | None, allowed: list[str]) -> auth_svc.Authenticated:
+    """The principal of a request whose route allows `allowed` (here and in api/hotpath.py)."""
+    a = resolve(c, bearer(headers), client_addr)
+    check_roles(a.actor, allowed)
     return a
+
+
+def _authenticated(request: Request) -> auth_svc.Authenticated:
+    return authorize(request.app.state.container, request.headers, request.client.host if request.client else None,
+                     _allowed(request))
 
 
 # One level each, with no sub-dependencies: FastAPI's dependency solving is a visible part of a

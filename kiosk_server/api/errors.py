@@ -24,17 +24,22 @@ def lang_of(request: Request) -> str:
     return pick_language(request.headers.get("accept-language"))
 
 
+def domain_response(exc: DomainError, lang: str) -> JSON:
+    """The answer to a refused use case (here and on the hot paths of api/hotpath.py)."""
+    body = error_body(exc.code, lang, **exc.params)
+    headers = None
+    if "details" in exc.params:  # e.g. every problem of an imported configuration, with its key path
+        body["error"]["details"] = exc.params["details"]
+    if "retry_after" in exc.params:
+        body["error"]["retry_after"] = exc.params["retry_after"]
+        headers = {"Retry-After": str(exc.params["retry_after"])}
+    return JSON(body, status_code=exc.status, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSON:
-        body = error_body(exc.code, lang_of(request), **exc.params)
-        headers = None
-        if "details" in exc.params:  # e.g. every problem of an imported configuration, with its key path
-            body["error"]["details"] = exc.params["details"]
-        if "retry_after" in exc.params:
-            body["error"]["retry_after"] = exc.params["retry_after"]
-            headers = {"Retry-After": str(exc.params["retry_after"])}
-        return JSON(body, status_code=exc.status, headers=headers)
+        return domain_response(exc, lang_of(request))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSON:

@@ -221,13 +221,13 @@ def build_template(directory: Path) -> Template:
 class Harness:
     """One app and TestClient on a private copy of the template; `reset()` before each test."""
 
-    def __init__(self, template: Template, directory: Path) -> None:
+    def __init__(self, template: Template, directory: Path, *, hot_paths: bool = True) -> None:
         self.template = template
         self.db_path = directory / "hall.db"
         restore(template.path, self.db_path)
         self.clock = FakeClock()
         self.settings = with_database(template.hall.settings, f"sqlite:///{self.db_path}")
-        self.app = create_app(self.settings, clock=self.clock, run_sweeper=False)
+        self.app = create_app(self.settings, clock=self.clock, run_sweeper=False, hot_paths=hot_paths)
         self.client = TestClient(self.app, raise_server_exceptions=False)
         self.tokens = dict(template.tokens)
 

@@ -24,6 +24,7 @@ from kiosk_server.services import tickets as svc
 from kiosk_server.services.printing import state_message_key
 
 router = APIRouter(prefix="/api/v1", tags=["kiosk"], responses=ERRORS)
+ISSUERS = roles("kiosk", "clerk", "operator")
 
 
 @router.get("/kiosk/menu", response_model=KioskMenu, openapi_extra=roles("kiosk", "operator"))
@@ -44,7 +45,7 @@ async def menu(request: Request, actor: Principal, c: Ctx) -> JSON:
     return JSON(body)
 
 
-@router.post("/tickets", status_code=201, response_model=TicketIssued, openapi_extra=roles("kiosk", "clerk", "operator"))
+@router.post("/tickets", status_code=201, response_model=TicketIssued, openapi_extra=ISSUERS)
 async def issue(body: TicketCreate, request: Request, actor: Principal, c: Ctx,
                 idempotency_key: str | None = Header(default=None, pattern=KEY_PATTERN, description=(
                     "One key per attempt (8-64 of A-Z a-z 0-9 _ -): a repeated request with the same key "
@@ -53,7 +54,15 @@ async def issue(body: TicketCreate, request: Request, actor: Principal, c: Ctx,
     """Issue a ticket. From a kiosk with a printer, `print` says what becomes of the slip:
     `queued` (it prints now) or `unavailable` (the printer cannot print now: show the QR code on
     screen; the slip is kept and prints when the printer is back). Printing never runs here."""
-    lang = lang_of(request)
+    ticket, headers = await issue_answer(c, request.app.state.idempotency, actor, body, lang_of(request),
+                                         idempotency_key)
+    return JSON(ticket, status_code=201, headers=headers)
+
+
+async def issue_answer(c: Any, idempotency: Any, actor: Any, body: TicketCreate, lang: str,
+                       idempotency_key: str | None) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """The issued ticket and the answer's extra headers: the route's work, shared with its hot
+    path (api/hotpath.py)."""
 
     async def run() -> dict[str, Any]:
         common = {"hall": c.hall, "clock": c.clock, "keys": c.keys, "actor": actor, "phone": body.phone,
@@ -68,9 +77,9 @@ async def issue(body: TicketCreate, request: Request, actor: Principal, c: Ctx,
         return issued(c, actor, out, lang)
 
     if idempotency_key is None:
-        return JSON(await run(), status_code=201)
-    t, replayed = await request.app.state.idempotency.run(actor.name, idempotency_key, body.model_dump(), run)
-    return JSON(t, status_code=201, headers={"Idempotent-Replayed": "true"} if replayed else None)
+        return await run(), None
+    t, replayed = await idempotency.run(actor.name, idempotency_key, body.model_dump(), run)
+    return t, {"Idempotent-Replayed": "true"} if replayed else None
 
 
 @router.get("/public/tickets/{public_token}", response_model=PublicTicket, openapi_extra=roles(PUBLIC))

@@ -74,8 +74,13 @@ def ticket_response(c: Any, out: tsvc.Outcome) -> Response:
              responses={204: {"description": "nobody waits"}})
 async def call_next(actor: Principal, c: Ctx, code: str = WindowCode,
                     finish_current: bool = Query(default=False, description="finish the window's ticket first")) -> JSON:
+    return await call_next_answer(c, actor, code, finish_current)
+
+
+async def call_next_answer(c: Any, actor: Any, code: str, finish_current: bool) -> Response:
+    """The route's work, shared with its hot path (api/hotpath.py)."""
     out = await c.submit(tsvc.call_next, hall=c.hall, clock=c.clock, actor=actor, window_code=code,
-                  finish_current=finish_current)
+                         finish_current=finish_current)
     c.count("tickets_called")
     return ticket_response(c, out)
 
