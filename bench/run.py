@@ -61,6 +61,7 @@ MB = 1024 * 1024
 CONTENDED = 0.5  # cores used by processes outside the bench during a run: its figures are then pessimistic
 MIN_SAMPLES = 100  # fewer completed requests than this make a latency ratio meaningless
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+PY_SPY_DIR: Path | None = None  # --py-spy: record every server run's stacks there (raw collapsed format)
 
 TARGETS: dict[str, Any] = {
     "sqlite": {"issue_tps": 2500, "issue_p99": 15.0},
@@ -214,6 +215,7 @@ class Server:
         self.start_s = 0.0
         self.stop_s = 0.0
         self.killed = False
+        self.spy: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> None:
         cmd = [sys.executable, "-m", "kiosk_server", "serve", "--config", str(self.config),
@@ -249,6 +251,10 @@ class Server:
                 time.sleep(0.1)
             time.sleep(1.0)
         self.start_s = time.monotonic() - t0
+        if PY_SPY_DIR is not None:  # from here on: the runs, not the start-up
+            out = PY_SPY_DIR / f"{self.log_file.stem}.txt"
+            self.spy = subprocess.Popen(["py-spy", "record", "-r", "200", "-f", "raw", "-s", "-o", str(out),
+                                         "-p", str(self.proc.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def pids(self) -> list[int]:
         return group_pids(self.proc.pid) if self.proc else []
@@ -289,6 +295,9 @@ class Server:
         try:
             if self.monitor is not None:
                 self.monitor.stop()
+            if self.spy is not None:
+                self.spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                self.spy.wait(timeout=30)
         finally:
             self._terminate()
 
@@ -1195,6 +1204,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller counts for a smoke run (~1 min per database; ~3 min for all)")
     ap.add_argument("--json", metavar="OUT", help="write every figure as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the temp directory (databases, logs)")
+    ap.add_argument("--py-spy", metavar="DIR", help="record each server run with py-spy (raw stacks, one file per run)")
     ap.add_argument("--code", choices=("tree", "head"), default="tree",
                     help="measure a snapshot of the working tree (default) or of the last commit")
     a = ap.parse_args(argv)
@@ -1205,6 +1215,10 @@ def main(argv: list[str] | None = None) -> int:
     if not workers or any(w < 1 or w > 64 for w in workers):
         ap.error("--workers: 1..64")
     prof_name = "quick" if a.quick else "full"
+    if a.py_spy:
+        global PY_SPY_DIR
+        PY_SPY_DIR = Path(a.py_spy).resolve()
+        PY_SPY_DIR.mkdir(parents=True, exist_ok=True)
     prof = PROFILES[prof_name]
     tmp = Path(tempfile.mkdtemp(prefix="hallbench-"))
     results: dict[str, Any] = {}

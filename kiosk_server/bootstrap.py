@@ -89,8 +89,9 @@ class Container:
         back alone and changes nothing; the events are published in `seq` order first.
         PostgreSQL: one transaction per request on a small thread pool, so the worker's event
         loop keeps serving while transactions wait on the network, on row locks and on COMMIT,
-        and the database's own group commit shares the WAL flushes. A deadlock victim or a
-        serialization failure is run again."""
+        and the database's own group commit shares the WAL flushes (no hall-wide lock is held
+        through COMMIT: the events are numbered afterwards, see db/outbox.py). A deadlock
+        victim or a serialization failure is run again."""
         if self.threads is not None:
             return await self._submit_threaded(fn, kw)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -118,18 +119,44 @@ class Container:
             result = fn(conn, **kw)
         return result, [wire for _row, wire in buf]
 
+    writer: ThreadPoolExecutor | None = None  # SQLite: the one writer thread (None: batches run on the loop)
+    _in_flight: bool = False
+
     def _schedule(self) -> None:
-        if not self._flush_scheduled:
+        if not self._flush_scheduled and not self._in_flight:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
+        """Start the next batch. With a writer thread the batch's transaction and its fsync run
+        there while the event loop goes on reading and answering requests (sqlite3 lets go of
+        the GIL while it waits on the disk): the next batch gathers during this one's commit."""
         self._flush_scheduled = False
-        if self._pending:
-            self._schedule()
+        if self._in_flight or not self._pending:
+            return
+        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
         self.batches += 1
         self.batched_jobs += len(batch)
+        if self.writer is None:
+            self._land(batch, self._run_batch(batch))
+            return
+        self._in_flight = True
+        done = asyncio.get_running_loop().run_in_executor(self.writer, self._run_batch, batch)
+        done.add_done_callback(lambda f: self._landed(batch, f))
+
+    def _landed(self, batch: list[Any], done: asyncio.Future) -> None:
+        self._in_flight = False
+        try:
+            self._land(batch, done.result())
+        finally:
+            if self._pending:
+                self._schedule()
+
+    def _run_batch(self, batch: list[Any]) -> tuple[list[tuple[asyncio.Future, Any, BaseException | None]],
+                                                    list[dict[str, Any]], BaseException | None]:
+        """One transaction for the batch (on the writer thread, or the loop without one): each
+        request in its own savepoint, so a refused request rolls back alone and changes nothing.
+        Touches no future: those are the loop's (`_land`)."""
         outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
         try:
             with self.db.write() as conn:
@@ -154,7 +181,14 @@ class Container:
                             raw.execute(conn, "RELEASE SAVEPOINT job")
                             outcomes.append((fut, result, None))
         except Exception as e:  # nothing of the batch was committed
-            if len(batch) == 1 and _retryable(e) and batch[0][3] < 3:
+            return [], [], e
+        return outcomes, [wire for _row, wire in buf], None
+
+    def _land(self, batch: list[Any], ran: tuple[list[Any], list[dict[str, Any]], BaseException | None]) -> None:
+        """On the loop, after the batch's commit (or its failure): publish, then answer."""
+        outcomes, events, failed = ran
+        if failed is not None:
+            if len(batch) == 1 and _retryable(failed) and batch[0][3] < 3:
                 fn, kw, fut, attempt = batch[0]  # a deadlock victim on PostgreSQL: run it again
                 self.retries += 1
                 self._pending.insert(0, (fn, kw, fut, attempt + 1))
@@ -162,9 +196,9 @@ class Container:
                 return
             for _fn, _kw, fut, _attempt in batch:
                 if not fut.done():
-                    fut.set_exception(e)
+                    fut.set_exception(failed)
             return
-        self.publish([wire for _row, wire in buf])
+        self.publish(events)
         for fut, result, error in outcomes:
             if fut.done():  # the client went away
                 continue
@@ -178,8 +212,22 @@ class Container:
             return fn(conn, *args, **kw)
 
     app_metrics: Any = None  # the request metrics middleware, set by create_app
-    fanout: Any = None  # PgFanout on PostgreSQL: events reach the hub through it, in seq order
+    _fanout: Any = None
     printing: Any = None  # spoolers.PrintRuntime while the app runs them
+
+    @property
+    def fanout(self) -> Any:
+        """PgFanout on PostgreSQL while the app runs: events reach the hub through it, in seq order."""
+        return self._fanout
+
+    @fanout.setter
+    def fanout(self, fanout: Any) -> None:
+        # With a listener to deliver them, events are numbered by the sequencer's thread after
+        # the commit, and the answer does not wait for it (db/outbox.py); its first run also
+        # numbers whatever a worker that died left unnumbered.
+        self._fanout = fanout
+        if fanout is not None and self.db.sequencer is not None:
+            self.db.sequencer.start()
 
     def wake_printer(self, printer_id: int | None) -> None:
         """After a commit that queued a print job: the spooler looks now (if this process runs
@@ -188,13 +236,14 @@ class Container:
             self.printing.wake(printer_id)
 
     def publish(self, events: list[dict[str, Any]]) -> None:
-        """After a commit. On PostgreSQL the listener delivers (it also sees other workers'
-        events, and must keep seq order); here we only wake it."""
-        if not events:
+        """After a commit. On PostgreSQL with a listener, nothing: the events are numbered after
+        the commit, and the numbering's NOTIFY has the listener of every worker read and deliver
+        them in seq order. Without one (scripts, tests) they were numbered at the commit:
+        delivered here (any still unnumbered are left to whoever numbers them)."""
+        if not events or self.fanout is not None:
             return
-        if self.fanout is not None:
-            self.fanout.poke.set()  # the listener reads and delivers them on its next turn
-            return
+        if self.db.sequencer is not None:
+            events = [ev for ev in events if ev["seq"] > 0]
         self.deliver(events)
 
     def deliver(self, events: list[dict[str, Any]]) -> None:
@@ -223,4 +272,5 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Container:
     return Container(settings=settings, db=db, clock=clock or SystemClock(),
                      keys=Keys(settings.secret_key, settings.data_key), hub=EventHub(),
                      max_batch=64 if db.is_sqlite else 1,
+                     writer=ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer") if db.is_sqlite else None,
                      threads=None if db.is_sqlite else ThreadPoolExecutor(PG_THREADS, thread_name_prefix="txn"))

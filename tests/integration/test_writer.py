@@ -3,6 +3,8 @@ own savepoint; a refused one changes nothing; events go out in seq order after t
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 from sqlalchemy import func, select
 
@@ -96,4 +98,50 @@ def test_postgres_runs_requests_concurrently_on_its_thread_pool(pg_url: str):
     with c.db.read() as conn:
         assert conn.execute(select(T.counters.c.value, T.counters.c.waiting)).one() == (19, 19)
     c.threads.shutdown()
+    c.db.dispose()
+
+
+def test_sqlite_commits_on_its_writer_thread_while_the_loop_gathers_the_next_batch(sqlite_url: str):
+    """SQLite: a batch's transaction and fsync run on the writer thread; the loop keeps running
+    meanwhile, and what arrives during the commit goes in the next batch, in order."""
+    p = prepare(sqlite_url)
+    c = bootstrap.build(p.settings, clock=FakeClock())
+    assert c.writer is not None and c.threads is None
+    started = threading.Event()
+
+    def slow(conn, **kw):  # noqa: ANN001 - a commit that takes its time (a slow disk)
+        started.set()
+        time.sleep(0.3)
+        return svc.issue_ticket(conn, **kw)
+
+    async def run() -> tuple[list, int, list]:
+        sub = c.hub.subscribe()
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        t = asyncio.create_task(ticker())
+        first = asyncio.ensure_future(c.submit(slow, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK, zone_code="A"))
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        later = [c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK, zone_code="A")
+                 for _ in range(5)]
+        results = await asyncio.gather(first, *later)
+        t.cancel()
+        got = []
+        while not sub.queue.empty():
+            got.append(sub.queue.get_nowait())
+        return results, ticks, got
+
+    results, ticks, events = asyncio.run(run())
+    assert ticks >= 20, ticks  # the loop ran on through the 0.3 s transaction
+    assert [r.ticket["number"] for r in results] == [f"A{n:03d}" for n in range(1, 7)]
+    assert (c.batches, c.batched_jobs) == (2, 6)  # the five that came during the commit: one batch
+    assert [e["ticket"]["number"] for e in events] == [f"A{n:03d}" for n in range(1, 7)]
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    c.writer.shutdown()
     c.db.dispose()
