@@ -56,6 +56,8 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # PostgreSQL: numbers committed events (db/outbox.py); SQLite numbers them at the insert.
+        self.sequencer = None if self.is_sqlite else outbox.Sequencer(engine)
 
     @property
     def is_sqlite(self) -> bool:
@@ -64,7 +66,9 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction. Events appended during it are written just before COMMIT; a caller
-        that publishes them takes the list `conn.info[outbox.BUFFER]` inside the block."""
+        that publishes them takes the list `conn.info[outbox.BUFFER]` inside the block. On
+        PostgreSQL they are numbered after the COMMIT: here, or by the sequencer's thread once
+        it has started (then their wire dicts keep their marks: db/outbox.py)."""
         with self.engine.connect() as conn:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else conn
             buf: list = []
@@ -75,6 +79,8 @@ class Database:
                     outbox.flush(conn, buf)
             finally:
                 conn.info.pop(outbox.BUFFER, None)
+            if buf and self.sequencer is not None:
+                self.sequencer.committed(conn, buf)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -85,4 +91,6 @@ class Database:
                 yield conn
 
     def dispose(self) -> None:
+        if self.sequencer is not None:
+            self.sequencer.stop()
         self.engine.dispose()

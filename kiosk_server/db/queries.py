@@ -115,7 +115,8 @@ def kiosk_menu(conn: Connection, hall: Hall, now: Any, today: date, ignore_hours
 
 
 def recent_calls(conn: Connection, hall: Hall, zones: set[str] | None, limit: int = 10) -> list[dict[str, Any]]:
-    q = (select(T.events).where(T.events.c.hall_id == hall.id, T.events.c.type.in_(("ticket.called", "ticket.recalled")))
+    q = (select(T.events).where(T.events.c.hall_id == hall.id, T.events.c.type.in_(("ticket.called", "ticket.recalled")),
+                                T.events.c.seq > 0)  # numbered events only (db/outbox.py)
          .order_by(T.events.c.seq.desc()).limit(limit))
     if zones:
         q = q.where(T.events.c.zone.in_(zones))
@@ -129,12 +130,15 @@ def event_wire(r: Any) -> dict[str, Any]:
     return ev
 
 
+# Readers see numbered events only: on PostgreSQL an event committed but not yet numbered has
+# a negative `seq` (its mark, db/outbox.py), so every read here is of `seq > N` with N >= 0.
+
 def last_seq(conn: Connection) -> int:
-    return conn.execute(select(func.coalesce(func.max(T.events.c.seq), 0))).scalar_one()
+    return max(conn.execute(select(func.coalesce(func.max(T.events.c.seq), 0))).scalar_one(), 0)
 
 
 def events_since(conn: Connection, hall: Hall, since: int, limit: int) -> list[dict[str, Any]]:
-    q = (select(T.events).where(T.events.c.hall_id == hall.id, T.events.c.seq > since)
+    q = (select(T.events).where(T.events.c.hall_id == hall.id, T.events.c.seq > max(since, 0))
          .order_by(T.events.c.seq).limit(limit))
     return [event_wire(r) for r in conn.execute(q).mappings()]
 

@@ -1,7 +1,9 @@
 """Fan-out across workers on PostgreSQL: every worker LISTENs on a dedicated connection and,
 on each NOTIFY (and at least once a second, and after any reconnect), reads the events after
-the last one it delivered, in seq order, from the events table. The outbox assigns seq in
-commit order, so reading `seq > last` never skips an event."""
+the last one it delivered, in seq order, from the events table. Events get their seq after
+their commit, from numbering transactions that become visible in the order they number (one
+at a time under an advisory lock, which sends the NOTIFY: db/outbox.py), and an event not yet
+numbered is invisible to `seq > last`; so reading `seq > last` never skips an event."""
 from __future__ import annotations
 
 import asyncio

@@ -45,7 +45,12 @@ def test_every_worker_delivers_every_event_in_order(pg_url: str):
             t.cancel()
         return got
 
-    got = asyncio.run(run())
+    try:
+        got = asyncio.run(run())
+    finally:
+        for c in workers:  # their sequencer threads, numbering in the background since `fanout` was set
+            c.threads.shutdown()
+            c.db.dispose()
     for seqs in got:
         assert len(seqs) == 40
         assert seqs == sorted(seqs) and len(set(seqs)) == 40
