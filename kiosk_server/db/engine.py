@@ -72,15 +72,18 @@ class Database:
         with self.engine.connect() as conn:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else conn
             buf: list = []
+            notes: set = set()
             conn.info[outbox.BUFFER] = buf
+            conn.info[outbox.NOTES] = notes
             try:
                 with conn.begin():
                     yield conn
                     outbox.flush(conn, buf)
             finally:
                 conn.info.pop(outbox.BUFFER, None)
-            if buf and self.sequencer is not None:
-                self.sequencer.committed(conn, buf)
+                conn.info.pop(outbox.NOTES, None)
+            if (buf or notes) and self.sequencer is not None:
+                self.sequencer.committed(conn, buf, notes)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -68,6 +68,7 @@ from kiosk_server.db import raw
 log = logging.getLogger("kiosk_server.outbox")
 
 BUFFER = "event_buffer"
+NOTES = "notify_after_commit"  # conn.info: (channel, payload) NOTIFYs sent by the numbering, after COMMIT
 LOCK_KEY = 0x48414C4C  # 'HALL': the transaction-level advisory lock of the numbering transactions
 CHANNEL = "hall_events"
 SEQUENCE = "events_seq_seq"  # the events.seq column's own sequence (bigserial): marks come from it
@@ -105,6 +106,18 @@ def append(conn: Connection, row: dict[str, Any], wire: dict[str, Any]) -> None:
         buf.append((row, wire))
 
 
+def notify_after_commit(conn: Connection, channel: str, payload: str) -> None:
+    """PostgreSQL: a NOTIFY for after this transaction's COMMIT (the numbering transaction sends
+    it). A NOTIFY inside a business transaction would hold PostgreSQL's database-wide notify
+    lock through that transaction's WAL flush: every kiosk's ticket would wait on the previous
+    one's fsync again. Outside the unit of work it is sent with the caller's transaction."""
+    notes = conn.info.get(NOTES)
+    if notes is None:
+        conn.exec_driver_sql(_NOTIFY, {"c": channel, "s": payload})
+    else:
+        notes.add((channel, payload))
+
+
 def flush(conn: Connection, buf: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     """Insert the transaction's events, just before COMMIT. SQLite: with their seq. PostgreSQL:
     with their marks (negative), numbered after the COMMIT (`Sequencer.committed`)."""
@@ -119,29 +132,37 @@ def flush(conn: Connection, buf: list[tuple[dict[str, Any], dict[str, Any]]]) ->
         wire["seq"] = cur.fetchone()[0]
 
 
-def sequence(conn: Connection, marks: Iterable[int] | None = None) -> dict[int, int]:
+def sequence(conn: Connection, marks: Iterable[int] | None = None,
+             notes: Iterable[tuple[str, str]] = ()) -> dict[int, int]:
     """PostgreSQL: number committed marked events, in mark order, in one transaction per BATCH
     (on `conn`, which must not be in a transaction). `marks`: these (those already numbered,
     or not committed, are skipped); None: every committed mark (the sweep). Returns
-    {mark: seq} of the events numbered here; NOTIFY tells the listeners."""
+    {mark: seq} of the events numbered here; NOTIFY tells the listeners. `notes`: the
+    committed transactions' own NOTIFYs (`notify_after_commit`), sent with the first batch."""
     todo = sorted(set(marks), reverse=True) if marks is not None else None
+    pending = sorted(set(notes))
     out: dict[int, int] = {}
     while True:
         chunk = None
         if todo is not None:
             chunk, todo = todo[:BATCH], todo[BATCH:]
-            if not chunk:
+            if not chunk and not pending:
                 return out
+        rows: list[Any] = []
         with conn.begin():
             cur = raw.cursor(conn)
-            cur.execute(_LOCK, {"k": LOCK_KEY})
-            if chunk is None:
-                cur.execute(_NUMBER_ALL, {"n": BATCH})
-            else:
-                cur.execute(_NUMBER_MARKS, {"marks": chunk})
-            rows = cur.fetchall()
-            if rows:
-                cur.execute(_NOTIFY, {"c": CHANNEL, "s": str(max(seq for _mark, seq in rows))})
+            if chunk is None or chunk:
+                cur.execute(_LOCK, {"k": LOCK_KEY})
+                if chunk is None:
+                    cur.execute(_NUMBER_ALL, {"n": BATCH})
+                else:
+                    cur.execute(_NUMBER_MARKS, {"marks": chunk})
+                rows = cur.fetchall()
+                if rows:
+                    cur.execute(_NOTIFY, {"c": CHANNEL, "s": str(max(seq for _mark, seq in rows))})
+            for channel, payload in pending:
+                cur.execute(_NOTIFY, {"c": channel, "s": payload})
+            pending = []
         out.update(rows)
         if chunk is None and len(rows) < BATCH:
             return out
@@ -166,18 +187,20 @@ class Sequencer:
         self.numbered = 0    # events numbered by this process (its own and swept ones)
         self.failures = 0
         self._marks: list[int] = []
+        self._notes: set[tuple[str, str]] = set()
         self._mutex = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopping = False
 
-    def committed(self, conn: Connection, buf: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-        """After a COMMIT that wrote events (Database.write, on its connection). Never raises:
-        the caller's transaction is committed whatever happens here."""
+    def committed(self, conn: Connection, buf: list[tuple[dict[str, Any], dict[str, Any]]],
+                  notes: Iterable[tuple[str, str]] = ()) -> None:
+        """After a COMMIT that wrote events or asked for NOTIFYs (Database.write, on its
+        connection). Never raises: the caller's transaction is committed whatever happens here."""
         marks = [wire["seq"] for _row, wire in buf]
         if not self.background:
             try:
-                numbers = sequence(conn, marks)
+                numbers = sequence(conn, marks, notes)
             except Exception as e:  # numbered by the thread, retrying, instead
                 log.warning("numbering events failed (%s); retrying in the background", e)
                 self.failures += 1
@@ -188,6 +211,7 @@ class Sequencer:
                 return
         with self._mutex:
             self._marks += marks
+            self._notes.update(notes)
         self.poke()
 
     def start(self) -> None:
@@ -227,11 +251,12 @@ class Sequencer:
                 stopping = self._stopping
                 with self._mutex:
                     marks, self._marks = self._marks, []
+                    notes, self._notes = self._notes, set()
                 try:
                     if conn is None:
                         conn = self.engine.connect()
-                    if marks:
-                        self._count(sequence(conn, marks))
+                    if marks or notes:
+                        self._count(sequence(conn, marks, notes))
                     if self.background and time.monotonic() - last_sweep >= SWEEP_S:
                         if any_marks(conn):
                             self._count(sequence(conn))
@@ -242,6 +267,7 @@ class Sequencer:
                     log.warning("numbering events failed (%s); trying again", e)
                     with self._mutex:
                         self._marks[:0] = marks  # numbered ones are skipped next time
+                        self._notes.update(notes)  # a wake-up twice is harmless
                     if conn is not None:
                         try:
                             conn.close()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 
-from kiosk_server.db import raw
+from kiosk_server.db import outbox, raw
 from kiosk_server.db import tables as T
 from kiosk_server.domain.errors import Conflict, NotFound
 from kiosk_server.domain.model import TicketStatus
@@ -97,7 +97,6 @@ def slip_status_url(base_url: str | None, public_token: str) -> str | None:
     return f"{base_url.rstrip('/')}/t/{public_token}" if base_url else None
 
 
-_NOTIFY = "SELECT pg_notify(%(c)s, %(p)s)"
 _PRINTER_RAW = raw.Sql("SELECT enabled, status FROM printers WHERE id = :printer_id")
 _INSERT_JOB_RAW = raw.Sql(
     "INSERT INTO print_jobs (printer_id, kind, data, lang, status, attempts, reprint, ticket_id, created_at, updated_at) "
@@ -105,9 +104,10 @@ _INSERT_JOB_RAW = raw.Sql(
 
 
 def notify(conn: Connection, printer_id: int) -> None:
-    """PostgreSQL: wake the spooler of `printer_id` in whichever worker prints, at COMMIT."""
+    """PostgreSQL: wake the spooler of `printer_id` in whichever worker prints, after COMMIT
+    (db/outbox.py `notify_after_commit`: not inside the ticket's transaction)."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_NOTIFY, {"c": CHANNEL, "p": str(printer_id)})
+        outbox.notify_after_commit(conn, CHANNEL, str(printer_id))
 
 
 def queue_job(conn: Connection, *, printer_id: int, kind: str, data: dict[str, Any], lang: str, now: datetime,

@@ -151,7 +151,7 @@ def test_events_a_dead_worker_left_unnumbered_are_invisible_then_numbered_by_ano
         workers: list[bootstrap.Container]):
     dead, alive = workers[0], workers[1]
     start = alive.read(queries.last_seq)
-    dead.db.sequencer.committed = lambda conn, buf: None  # died right after its COMMIT
+    dead.db.sequencer.committed = lambda conn, buf, notes=(): None  # died right after its COMMIT
     dead.write(_emit, c=dead, name="orphan")
     assert _unnumbered(alive) == 1
     assert alive.read(queries.events_since, alive.hall, start, 100) == []
@@ -179,4 +179,26 @@ def test_without_a_listener_events_are_numbered_at_the_commit(workers: list[boot
     start = c.read(queries.last_seq)
     out = c.write(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK, zone_code="A")
     assert [e["seq"] for e in out.events] == [start + 1]
+    assert _unnumbered(c) == 0
+
+
+def test_a_print_wake_up_is_sent_after_the_commit_by_the_numbering(workers: list[bootstrap.Container]):
+    """A job queued in a ticket's transaction wakes the spooler with a NOTIFY sent after the
+    COMMIT (by the numbering transaction), not inside the ticket's transaction, where it would
+    hold PostgreSQL's notify lock through the commit's WAL flush."""
+    import psycopg
+
+    from kiosk_server.services import printing
+    c = workers[0]
+    url = c.settings.server.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {printing.CHANNEL}")
+        with c.db.write() as conn:
+            printing.notify(conn, 7)
+            _emit(conn, c=c, name="with a print job")
+            assert conn.info[outbox.NOTES] == {(printing.CHANNEL, "7")}  # kept for after the commit
+            seen_inside = list(listener.notifies(timeout=0.2, stop_after=1))
+        got = list(listener.notifies(timeout=5, stop_after=1))
+    assert seen_inside == []
+    assert [(n.channel, n.payload) for n in got] == [(printing.CHANNEL, "7")]
     assert _unnumbered(c) == 0
