@@ -231,7 +231,7 @@ class Container:
 
     def wake_printer(self, printer_id: int | None) -> None:
         """After a commit that queued a print job: the spooler looks now (if this process runs
-        it; on PostgreSQL the queueing transaction also sent a NOTIFY to whichever worker does)."""
+        it; on PostgreSQL a NOTIFY after the queueing transaction's commit wakes whichever worker does)."""
         if self.printing is not None and printer_id is not None:
             self.printing.wake(printer_id)
 

@@ -6,7 +6,7 @@ SQLite serves one worker: its spoolers simply start. On PostgreSQL every worker 
 dedicated connection) runs the spoolers; the others try again every `leader_retry_s`. The lock
 lives as long as that connection: when the worker dies the lock goes with it and another worker
 takes over. The leader also LISTENs on the print channel, so a job queued by any worker wakes
-the right spooler at once (the NOTIFY is sent by the queueing transaction at its commit).
+the right spooler at once (the NOTIFY is sent after the queueing transaction commits: db/outbox.py).
 
 The spooler threads never print on a request and never hold a transaction while they talk to a
 printer (the spooler's loop: claim → commit → send → mark → commit). Their store writes run
