@@ -7,6 +7,13 @@ send) gets the event written to its socket right here, as one websocket frame bu
 every screen: no task switch and no per-screen encoding, which is most of the cost of a
 broadcast to a thousand screens. Otherwise (a backlog, a socket buffer that is full, a test
 client) the event goes through the queue and the screen's sender task, in order, as before.
+
+The direct writes go in rounds, a slice of SLICE screens per turn of the event loop, so that
+the requests arriving during a broadcast to a thousand screens are served between slices
+instead of behind the whole of it (a thousand socket writes take 10-20 ms). Events committed
+during a round join it: the screens it has not reached yet get them in the same write; those
+it has get them in the next round. A screen's `handed` (the newest seq written to it or queued
+for it) keeps every event to one delivery, in seq order, whichever way it goes.
 Everything here runs on the event loop's thread."""
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from typing import Any
 import orjson
 
 WIRE_CACHE = 4096  # encoded events kept: every screen sends the same text
+SLICE = 128        # direct writes per turn of the event loop (see EventHub._begin)
 DIRECT = "hall.direct_frame"  # the ASGI scope extension holding a connection's direct frame writer
 
 Event = dict[str, Any]
@@ -32,6 +40,7 @@ class Subscriber:
     closed_reason: str | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     last: int = 0                                        # the newest seq this screen was sent
+    handed: int = 0                                      # the newest seq written to it or queued for it
     busy: bool = False                                   # its sender task is inside a send
     direct: Callable[[bytes], bool] | None = None        # writes a whole frame now, or refuses
 
@@ -47,7 +56,21 @@ class Subscriber:
             self.closed.set()
 
 
+class _Round:
+    """One pass of direct writes over the screens that were subscribed when it began."""
+    __slots__ = ("events", "late", "pos", "subs", "whole")
+
+    def __init__(self, events: list[Event], subs: list[Subscriber]) -> None:
+        self.events = events            # in seq order; grows when events arrive during the round
+        self.late: list[Event] = []     # those that arrived during it: the next round takes them
+        self.subs = subs
+        self.pos = 0                    # the next screen to write
+        self.whole: bytes | None = None  # the frames of all its events, joined once
+
+
 class EventHub:
+    slice = SLICE
+
     def __init__(self, queue_size: int = 1000) -> None:
         self.queue_size = queue_size
         self.subscribers: set[Subscriber] = set()
@@ -55,9 +78,12 @@ class EventHub:
         self.published = 0
         self.dropped_subscribers = 0
         self.direct_writes = 0
+        self.rounds = 0
+        self.slices = 0
         self._wire: OrderedDict[int, tuple[str, bytes]] = OrderedDict()
-        self._later: list[Event] = []
-        self._later_scheduled = False
+        self._pending: list[Event] = []
+        self._scheduled = False
+        self._round: _Round | None = None
 
     def subscribe(self, zones: Iterable[str] | None = None, session_key: str | None = None) -> Subscriber:
         sub = Subscriber(frozenset(zones) if zones else None, session_key, asyncio.Queue(maxsize=self.queue_size))
@@ -71,7 +97,8 @@ class EventHub:
         """Hand committed events (in seq order) to every subscriber that wants them: at once to
         those fed through their queue; to those with a direct writer a moment later, once the
         requests whose commit produced the events have had their turn to answer (the
-        request's answer does not wait for a thousand socket writes)."""
+        request's answer does not wait for a thousand socket writes). Events published while a
+        round of direct writes is under way join it (see `_step`)."""
         events = list(events)
         if not events:
             return
@@ -81,38 +108,87 @@ class EventHub:
         for sub in list(self.subscribers):
             if sub.direct is None and sub.closed_reason is None:
                 self._enqueue(sub, events if sub.zones is None else [ev for ev in events if sub.wants(ev)])
-        self._later += events
-        if not self._later_scheduled:
-            self._later_scheduled = True
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # published outside the event loop (a script, a test): no answers to wait for
-                self._deliver_later()
-                return
-            loop.call_soon(loop.call_soon, self._deliver_later)  # behind the answers woken by this commit
+        self._pending += events
+        if self._round is not None or self._scheduled:
+            return
+        self._scheduled = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # published outside the event loop (a script, a test): no answers to wait for
+            self._begin(slicing=False)
+            return
+        loop.call_soon(loop.call_soon, self._begin)  # behind the answers woken by this commit
 
-    def _deliver_later(self) -> None:
-        """An idle screen gets all of its events in one socket write; one that is busy or backed
-        up gets them through its queue, behind what is already there."""
-        events, self._later, self._later_scheduled = self._later, [], False
-        joined: dict[tuple[int, ...], bytes] = {}  # the frames of a run of events, joined once
-        for sub in list(self.subscribers):
-            if sub.direct is None or sub.closed_reason is not None:
-                continue
-            wanted = events if sub.zones is None else [ev for ev in events if sub.wants(ev)]
-            if not sub.busy and sub.queue.empty():
-                wanted = [ev for ev in wanted if ev["seq"] > sub.last]
-                if not wanted:
-                    continue
-                key = tuple(ev["seq"] for ev in wanted)
-                data = joined.get(key)
-                if data is None:
-                    data = joined[key] = b"".join(self._encoded(ev)[1] for ev in wanted)
-                if sub.direct(data):
-                    sub.last = key[-1]
-                    self.direct_writes += 1
-                    continue
-            self._enqueue(sub, wanted)
+    def _begin(self, slicing: bool = True) -> None:
+        """A round over every screen with a direct writer, `slice` screens per turn of the event
+        loop: the requests that arrive meanwhile are served between slices instead of waiting
+        for a thousand socket writes."""
+        self._scheduled = False
+        if self._round is not None or not self._pending:
+            return
+        events, self._pending = self._pending, []
+        self._round = _Round(events, [s for s in self.subscribers if s.direct is not None])
+        self.rounds += 1
+        if slicing:
+            self._step()
+        else:
+            while self._round is not None:
+                self._step(slicing=False)
+
+    def _step(self, slicing: bool = True) -> None:
+        r = self._round
+        assert r is not None
+        if self._pending:  # arrived since the last slice: the screens not yet written get them in the same write
+            r.events += self._pending
+            r.late += self._pending
+            r.whole = None
+            self._pending = []
+        end = r.pos + self.slice if slicing else len(r.subs)
+        for sub in r.subs[r.pos:end]:
+            self._deliver(sub, r)
+        r.pos = min(end, len(r.subs))
+        self.slices += 1
+        if r.pos < len(r.subs):
+            asyncio.get_running_loop().call_soon(self._step)
+            return
+        # The screens written before some events joined the round still need those: another round.
+        self._round = None
+        self._pending = r.late + self._pending
+        if self._pending:
+            if slicing:
+                self._scheduled = True
+                asyncio.get_running_loop().call_soon(self._begin)
+            else:
+                self._begin(slicing=False)
+
+    def _deliver(self, sub: Subscriber, r: _Round) -> None:
+        """An idle screen gets all its new events of the round in one socket write; one that is
+        busy or backed up gets them through its queue, behind what is already there. Each event
+        is handed to a screen once (`handed`), whichever way."""
+        if sub.closed_reason is not None or sub.direct is None or sub not in self.subscribers:
+            return
+        events = r.events
+        floor = sub.handed if sub.handed > sub.last else sub.last
+        if events[-1]["seq"] <= floor:
+            return
+        data = None
+        if sub.zones is None and events[0]["seq"] > floor:  # a hall-wide screen that has none of them: the usual case
+            wanted = events
+            data = r.whole
+        else:
+            wanted = [ev for ev in events if ev["seq"] > floor and sub.wants(ev)]
+            if not wanted:
+                return
+        if not sub.busy and sub.queue.empty():
+            if data is None:
+                data = b"".join(self._encoded(ev)[1] for ev in wanted)
+                if wanted is events:
+                    r.whole = data
+            if sub.direct(data):
+                sub.handed = sub.last = wanted[-1]["seq"]
+                self.direct_writes += 1
+                return
+        self._enqueue(sub, wanted)
 
     def _enqueue(self, sub: Subscriber, events: list[Event]) -> None:
         for ev in events:
@@ -122,6 +198,8 @@ class EventHub:
                 self.dropped_subscribers += 1
                 sub.close("slow")
                 return
+            if ev["seq"] > sub.handed:
+                sub.handed = ev["seq"]
 
     def wire(self, ev: Event) -> str:
         """The event as the screens receive it, encoded once for all of them."""

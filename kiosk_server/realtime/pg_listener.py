@@ -3,14 +3,23 @@ on each NOTIFY (and at least once a second, and after any reconnect), reads the 
 the last one it delivered, in seq order, from the events table. Events get their seq after
 their commit, from numbering transactions that become visible in the order they number (one
 at a time under an advisory lock, which sends the NOTIFY: db/outbox.py), and an event not yet
-numbered is invisible to `seq > last`; so reading `seq > last` never skips an event."""
+numbered is invisible to `seq > last`; so reading `seq > last` never skips an event.
+
+A NOTIFY's payload says how far the committed events go: the newest seq (as text), or that seq
+and the events themselves (`payload`, JSON). A listener that already has every event up to the
+announced seq reads nothing; one whose announced events follow on from the last it delivered
+delivers them from the payload and reads nothing either; otherwise (a gap, a payload too large
+to carry the events, a payload it cannot parse, a reconnect, the once-a-second check) it reads
+`seq > last` from the table. Either way it delivers each event once, in seq order."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 import psycopg
 from sqlalchemy.engine import make_url
 
@@ -19,10 +28,37 @@ from kiosk_server.db import outbox
 log = logging.getLogger("kiosk_server.realtime")
 POLL_S = 1.0
 BATCH = 1000
+PAYLOAD_MAX = 7900  # bytes: PostgreSQL refuses a NOTIFY payload of 8000 or more
 
 
 def conninfo(sqlalchemy_url: str) -> str:
     return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def payload(events: Sequence[dict[str, Any]]) -> str:
+    """The NOTIFY payload for committed events (in seq order, as the screens receive them, i.e.
+    as queries.events_since reads them back): the events themselves when they fit, else just
+    the newest seq, which has the listeners read them from the table."""
+    last = events[-1]["seq"]
+    text = orjson.dumps({"seq": last, "events": list(events)}).decode()
+    return text if len(text.encode()) <= PAYLOAD_MAX else str(last)
+
+
+def parse(text: str) -> tuple[int, list[dict[str, Any]] | None]:
+    """(newest seq announced, the events carried or None); (-1, None) if unreadable: then the
+    listener reads the table."""
+    text = text.strip()
+    try:
+        if not text.startswith("{"):
+            return int(text), None
+        doc = orjson.loads(text)
+        events = doc.get("events")
+        if not isinstance(events, list) or not all(isinstance(e, dict) and isinstance(e.get("seq"), int)
+                                                   for e in events):
+            events = None
+        return int(doc["seq"]), events or None
+    except (ValueError, TypeError, KeyError, AttributeError, orjson.JSONDecodeError):
+        return -1, None
 
 
 class PgFanout:
@@ -34,12 +70,16 @@ class PgFanout:
         self.fetch = fetch
         self.deliver = deliver
         self.last = start_seq
-        self.poke = asyncio.Event()
+        self.poke = asyncio.Event()  # kept for callers that set it after a commit: its NOTIFY wakes us anyway
         self.reconnects = 0
+        self.notifies = 0
+        self.reads = 0               # reads of the table
+        self.from_payload = 0        # notifies whose events were delivered from the payload
 
     def catch_up(self) -> int:
         n = 0
         while True:
+            self.reads += 1
             events = self.fetch(self.last, BATCH)
             if not events:
                 return n
@@ -48,6 +88,23 @@ class PgFanout:
             n += len(events)
             if len(events) < BATCH:
                 return n
+
+    def notified(self, text: str) -> int:
+        """One NOTIFY: deliver what it announces that this worker has not delivered yet; returns
+        the number of events delivered."""
+        self.notifies += 1
+        upto, events = parse(text)
+        if 0 <= upto <= self.last:
+            return 0  # delivered already (an earlier read went past it)
+        if events is not None:
+            fresh = [e for e in events if e["seq"] > self.last]
+            if (fresh and fresh[0]["seq"] == self.last + 1 and fresh[-1]["seq"] == upto
+                    and all(b["seq"] == a["seq"] + 1 for a, b in zip(fresh, fresh[1:]))):
+                self.last = upto
+                self.from_payload += 1
+                self.deliver(fresh)
+                return len(fresh)
+        return self.catch_up()  # a gap, a bare seq, or an unreadable payload: the table has them
 
     async def run(self) -> None:
         backoff = 0.2
@@ -58,19 +115,11 @@ class PgFanout:
                     backoff = 0.2
                     self.catch_up()  # whatever was committed while we were not listening
                     while True:
-                        waiter = asyncio.create_task(self.poke.wait())
-                        notified = asyncio.create_task(self._next_notify(aconn))
-                        try:
-                            done, _ = await asyncio.wait({waiter, notified}, timeout=POLL_S,
-                                                         return_when=asyncio.FIRST_COMPLETED)
-                        finally:  # also on cancellation: nothing may keep using the connection
-                            for task in (waiter, notified):
-                                task.cancel()
-                            await asyncio.gather(waiter, notified, return_exceptions=True)
-                        if notified in done and notified.exception() is not None:
-                            raise notified.exception()  # type: ignore[misc]
+                        # Notifies for POLL_S, then the check.
+                        async for n in aconn.notifies(timeout=POLL_S):
+                            self.notified(n.payload)
                         self.poke.clear()
-                        self.catch_up()
+                        self.catch_up()  # missed nothing, normally: reads nothing
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -78,8 +127,3 @@ class PgFanout:
                 log.warning("event listener lost its connection (%s); reconnecting", e)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-
-    @staticmethod
-    async def _next_notify(aconn: psycopg.AsyncConnection) -> None:
-        async for _n in aconn.notifies(stop_after=1):
-            return

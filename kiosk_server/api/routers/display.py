@@ -104,14 +104,18 @@ async def stream(ws: WebSocket, since: int | None = Query(default=None, ge=0, le
 
 async def _send(ws: WebSocket, hub: EventHub, sub: Subscriber) -> None:
     """The screen's queue onto its socket, in seq order, each event once (the hub writes the
-    events of an idle screen itself: see realtime/hub.py); a ping after HEARTBEAT_S without a
-    queued event."""
+    events of an idle screen itself: see realtime/hub.py); a ping when nothing was sent for
+    HEARTBEAT_S (queued or written by the hub: a screen of a busy hall is never pinged)."""
     queue = sub.queue
+    seen = sub.last
     while True:
         try:
             async with asyncio.timeout(HEARTBEAT_S):
                 ev = await queue.get()
         except TimeoutError:
+            if sub.last != seen:  # the hub wrote to it meanwhile
+                seen = sub.last
+                continue
             ev = PING
         sub.busy = True
         if ev is PING:
@@ -119,6 +123,7 @@ async def _send(ws: WebSocket, hub: EventHub, sub: Subscriber) -> None:
         elif ev["seq"] > sub.last:
             await ws.send_text(hub.wire(ev))
             sub.last = ev["seq"]
+        seen = sub.last
         sub.busy = False
 
 
