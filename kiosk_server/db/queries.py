@@ -9,7 +9,7 @@ from sqlalchemy import Connection, and_, func, select
 from kiosk_server.db import tables as T
 from kiosk_server.domain.model import ACTIVE_STATUSES, TicketStatus
 from kiosk_server.services.context import Hall
-from kiosk_server.services.tickets import estimated_wait_s, position, waiting_counts, zone_is_open
+from kiosk_server.services.tickets import IS_WAITING, estimated_wait_s, position, waiting_counts, zone_is_open
 
 tk = T.tickets
 
@@ -317,8 +317,7 @@ def window_today(conn: Connection, hall: Hall, w: dict[str, Any], today: date) -
         for r in conn.execute(
             select(tk.c.id, tk.c.number, tk.c.zone_id, tk.c.priority, h.c.window_id, h.c.detail, h.c.at)
             .select_from(tk.outerjoin(h, h.c.id == last_transfer))
-            .where(tk.c.target_window_id == w["id"], tk.c.status == TicketStatus.WAITING,
-                   tk.c.business_date == today)
+            .where(tk.c.target_window_id == w["id"], IS_WAITING, tk.c.business_date == today)
             .order_by(tk.c.queue_key, tk.c.id).limit(200))]
     missed = [
         {"id": r.id, "number": r.number, "zone": code_of.get(r.zone_id), "queue_zone": code_of.get(r.queue_zone_id),

@@ -216,8 +216,12 @@ tickets = Table(
     Column("application_number", String(64)),
     Column("issued_by", String(80)),
     UniqueConstraint("zone_id", "business_date", "seq", name="uq_tickets_zone_day_seq"),
-    Index("ix_tickets_queue", "queue_zone_id", "status", "rank", "queue_key"),
-    Index("ix_tickets_target", "target_window_id", "status"),
+    # The queues: waiting tickets only, so a million past ones cost them nothing. A query uses
+    # these only when it spells the condition as they do (a literal 'waiting', see tickets.IS_WAITING).
+    Index("ix_tickets_waiting", "queue_zone_id", "business_date", "rank", "queue_key", "id",
+          sqlite_where=text("status = 'waiting'"), postgresql_where=text("status = 'waiting'")),
+    Index("ix_tickets_waiting_target", "target_window_id", "business_date",
+          sqlite_where=text("status = 'waiting'"), postgresql_where=text("status = 'waiting'")),
     # Status first: the sweep looks for the few open tickets of past days among millions closed.
     Index("ix_tickets_status_day", "status", "business_date"),
     Index("ix_tickets_phone_hash", "phone_hash"),

@@ -13,7 +13,7 @@ from kiosk_server.domain.model import ACTIVE_STATUSES, TicketStatus, WindowState
 from kiosk_server.i18n import t as tr
 from kiosk_server.services.context import Hall
 from kiosk_server.services.printing import state_message_key
-from kiosk_server.services.tickets import waiting_counts, zone_is_open
+from kiosk_server.services.tickets import IS_WAITING, waiting_counts, zone_is_open
 
 WAIT_ALARM_S = 30 * 60     # a zone whose oldest waiting ticket waits longer raises an alarm
 PAUSE_ALARM_S = 15 * 60    # a window paused longer raises a warning
@@ -83,7 +83,7 @@ def overview(conn: Connection, hall: Hall, *, now: datetime, today: date, lang: 
     alarms: list[dict[str, Any]] = []
     for z in zones:
         oldest = conn.execute(select(tk.c.number, tk.c.issued_at).where(
-            tk.c.queue_zone_id == z["id"], tk.c.status == TicketStatus.WAITING, tk.c.business_date == today)
+            tk.c.queue_zone_id == z["id"], IS_WAITING, tk.c.business_date == today)
             .order_by(tk.c.issued_at, tk.c.id).limit(1)).first()
         longest = max(0, int((now - oldest.issued_at).total_seconds())) if oldest else 0
         out_zones.append({

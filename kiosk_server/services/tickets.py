@@ -4,6 +4,7 @@ returns its result with the events it appended; the caller publishes them after 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -15,6 +16,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
@@ -41,6 +43,9 @@ from kiosk_server.services.events import Event, append_event
 from kiosk_server.services.security import Keys
 
 tk = T.tickets
+# `status = 'waiting'` as a literal, the very condition of the partial indexes of waiting tickets:
+# SQLite (and PostgreSQL's generic plans) use a partial index only for a query that spells it so.
+IS_WAITING = tk.c.status == literal_column("'waiting'")
 SERVICE_EMA_WEIGHT = 0.2  # weight of the newest service time in the zone's rolling average
 
 
@@ -122,8 +127,7 @@ def position(conn: Connection, t: dict[str, Any]) -> int:
     ahead = or_(tk.c.rank < t["rank"], and_(tk.c.rank == t["rank"], or_(
         tk.c.queue_key < t["queue_key"], and_(tk.c.queue_key == t["queue_key"], tk.c.id < t["id"]))))
     q = select(func.count()).select_from(tk).where(
-        tk.c.queue_zone_id == t["queue_zone_id"], tk.c.status == TicketStatus.WAITING,
-        tk.c.business_date == t["business_date"], ahead)
+        tk.c.queue_zone_id == t["queue_zone_id"], IS_WAITING, tk.c.business_date == t["business_date"], ahead)
     return conn.execute(q).scalar_one()
 
 
@@ -146,6 +150,13 @@ def queue_time(now: datetime, hall: Hall) -> float:
     keeps a float precise to nanoseconds, so the number's sequence can break ties."""
     local = now.astimezone(hall.tz)
     return local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+
+
+def public_token(now: datetime) -> str:
+    """A ticket's public token: the issue time in milliseconds (12 hex digits), then 96 random
+    bits in base64url. Unguessable all the same, and the unique index takes each new token at
+    its right edge instead of dirtying a random leaf of a big index."""
+    return f"{int(now.timestamp() * 1000):012x}{secrets.token_urlsafe(12)}"
 
 
 # ---------------------------------------------------------------- helpers that write
@@ -278,7 +289,7 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
         "matter_id": matter[0] if matter else None, "business_date": today, "seq": seq, "number": number,
         "priority": str(priority), "status": TicketStatus.WAITING.value, "rank": int(rank),
         "queue_key": key + seq * 1e-7,  # strictly increasing within a zone (and a slot)
-        "public_token": secrets.token_urlsafe(16),
+        "public_token": public_token(now),
     }
     cur.execute(_INSERT_TICKET_RAW[d], {
         **row, "day": day, "issued_at": raw.stamp(d, now),
@@ -371,7 +382,8 @@ _TICKET_KEYS = tuple(c.strip() for c in _TICKET_COLS.split(","))
 # Spelled as the partial unique index's condition, so that SQLite uses that index.
 _ACTIVE_RAW = raw.Sql(f"SELECT {_TICKET_COLS} FROM tickets WHERE window_id = :window_id "
                       "AND status IN ('called', 'serving')")
-_WINDOW_ZONES_RAW = raw.Sql("SELECT zone_id FROM window_zones WHERE window_id = :window_id ORDER BY position")
+_WINDOW_ZONES_RAW = raw.Sql("SELECT zone_id, position FROM window_zones WHERE window_id = :window_id "
+                            "ORDER BY position")
 _ZONE_CODES_RAW = raw.Sql("SELECT id, code FROM zones WHERE id IN (:a, :b)")
 _TAKE_WAITING_RAW = raw.Sql("UPDATE counters SET waiting = waiting - 1 WHERE zone_id = :zone_id AND business_date = :day "
                             "RETURNING waiting")
@@ -391,30 +403,125 @@ _TRANSFERS_RAW = raw.Sql(
 _APPLICATIONS_RAW = raw.Sql("SELECT id FROM applications WHERE ticket_id = :ticket_id ORDER BY id")
 
 
-@lru_cache(maxsize=64)
-def _claim_sql(dialect: str, zones: int, allow_priority: bool) -> str:
-    """UPDATE … WHERE id = (the head of the window's queue) RETURNING the ticket: transfers to
-    this window first, then by rank (priority demoted past the cap), the window's zone order,
-    then oldest first. PostgreSQL locks the head with SKIP LOCKED: two windows never get it."""
-    p = (lambda n: f"%({n})s") if dialect == "postgresql" else (lambda n: f":{n}")
-    zone_list = ", ".join(p(f"z{i}") for i in range(zones))
-    # An appointment is due from its slot's start (its queue key): before that it waits as a
-    # normal ticket issued at that time would. Past the cap, priority waits as normal too.
+# The head of a window's queue is the least, in queue order (transfers to this window first, then
+# rank, the window's zone order, queue key, id), of a few candidates read by index seeks on the
+# partial indexes of waiting tickets: per zone of the window and rank, the first tickets in
+# queue-key order; and the tickets transferred to this window (a few). An appointment not yet due
+# competes as a normal ticket with its key, and so does priority past the cap: within a zone and
+# rank, queue-key order is queue order all the same (the keys of due appointments are smaller).
+_CLAIM_SET = ("UPDATE tickets SET status = 'called', window_id = {w}, called_at = {now}, call_count = 1, "
+              "target_window_id = NULL WHERE id = ({head}) AND status = 'waiting' RETURNING " + _TICKET_COLS)
+PG_CANDIDATES = 16  # per seek on PostgreSQL, where racing windows hold heads locked: the next stand in
+
+
+def _placeholder(dialect: str) -> Callable[[str], str]:
+    return (lambda n: f"%({n})s") if dialect == "postgresql" else (lambda n: f":{n}")
+
+
+def _effective_rank(dialect: str, allow_priority: bool) -> str:
+    p = _placeholder(dialect)
     demoted = f"t.rank = {int(QueueRank.APPOINTMENT)} AND t.queue_key > {p('now_key')}"
     if not allow_priority:
         demoted += f" OR t.rank = {int(QueueRank.PRIORITY)}"
-    rank = f"CASE WHEN {demoted} THEN {int(QueueRank.NORMAL)} ELSE t.rank END"
-    head = (f"SELECT t.id FROM tickets t WHERE t.status = 'waiting' AND t.business_date = {p('day')} "
-            f"AND (t.target_window_id = {p('window_id')} OR (t.target_window_id IS NULL "
-            f"AND t.queue_zone_id IN ({zone_list or 'NULL'}))) "
-            f"ORDER BY CASE WHEN t.target_window_id = {p('window_id')} THEN 0 ELSE 1 END, {rank}, "
-            f"COALESCE((SELECT wz.position FROM window_zones wz WHERE wz.window_id = {p('window_id')} "
-            f"AND wz.zone_id = t.queue_zone_id), 999), t.queue_key, t.id LIMIT 1")
-    if dialect == "postgresql":
-        head += " FOR UPDATE OF t SKIP LOCKED"
-    return (f"UPDATE tickets SET status = 'called', window_id = {p('window_id')}, called_at = {p('now')}, "
-            f"call_count = 1, target_window_id = NULL WHERE id = ({head}) AND status = 'waiting' "
-            f"RETURNING {_TICKET_COLS}")
+    return f"CASE WHEN {demoted} THEN {int(QueueRank.NORMAL)} ELSE t.rank END"
+
+
+def _zone_position(dialect: str) -> str:
+    p = _placeholder(dialect)
+    return (f"COALESCE((SELECT wz.position FROM window_zones wz WHERE wz.window_id = {p('window_id')} "
+            f"AND wz.zone_id = t.queue_zone_id), 999)")
+
+
+@lru_cache(maxsize=64)
+def _candidates_sql(dialect: str, zones: int, allow_priority: bool, per_seek: int) -> str:
+    """Rows (targeted, effective rank, zone position, queue key, id, seek) of the candidates:
+    those transferred to the window, and `per_seek` at most from each of 4 × zones seeks."""
+    p = _placeholder(dialect)
+    day = p("day")
+    seeks = [(f"SELECT 0 AS tgt, {_effective_rank(dialect, allow_priority)} AS r, {_zone_position(dialect)} AS pos, "
+              f"t.queue_key AS k, t.id AS id, 0 AS seek FROM tickets t WHERE t.target_window_id = {p('window_id')} "
+              f"AND t.status = 'waiting' AND t.business_date = {day}")]
+    as_rank = {QueueRank.TRANSFERRED: str(int(QueueRank.TRANSFERRED)),
+               QueueRank.APPOINTMENT: f"CASE WHEN t.queue_key > {p('now_key')} THEN {int(QueueRank.NORMAL)} "
+                                      f"ELSE {int(QueueRank.APPOINTMENT)} END",
+               QueueRank.PRIORITY: str(int(QueueRank.PRIORITY if allow_priority else QueueRank.NORMAL)),
+               QueueRank.NORMAL: str(int(QueueRank.NORMAL))}
+    for i in range(zones):
+        for rank, r in as_rank.items():
+            seeks.append(f"SELECT 1, {r}, CAST({p(f'p{i}')} AS INTEGER), t.queue_key, t.id, {len(seeks)} "
+                         f"FROM tickets t WHERE t.queue_zone_id = {p(f'z{i}')} AND t.business_date = {day} "
+                         f"AND t.rank = {int(rank)} AND t.status = 'waiting' AND t.target_window_id IS NULL "
+                         f"ORDER BY t.queue_key, t.id LIMIT {per_seek}")
+    # SQLite takes ORDER BY … LIMIT in a compound's member only inside a subquery.
+    return " UNION ALL ".join(f"SELECT * FROM ({q}) s{n}" for n, q in enumerate(seeks))
+
+
+@lru_cache(maxsize=64)
+def _claim_sql(zones: int, allow_priority: bool) -> str:
+    """SQLite: UPDATE … WHERE id = (the least candidate) RETURNING the ticket."""
+    head = f"SELECT id FROM ({_candidates_sql('sqlite', zones, allow_priority, 1)}) ORDER BY tgt, r, pos, k, id LIMIT 1"
+    return _CLAIM_SET.format(w=":window_id", now=":now", head=head)
+
+
+def _mine(zones: int) -> str:
+    """PostgreSQL: a waiting ticket of this window's queue (re-checked on the row as it is locked)."""
+    zone_list = ", ".join(f"%(z{i})s" for i in range(zones))
+    return (f"t.status = 'waiting' AND (t.target_window_id = %(window_id)s "
+            f"OR (t.target_window_id IS NULL AND t.queue_zone_id IN ({zone_list or 'NULL'})))")
+
+
+@lru_cache(maxsize=64)
+def _claim_candidate_pg(zones: int) -> str:
+    """PostgreSQL: claim the first of the given candidates (in the given order) that no other
+    transaction holds locked and that still waits here. The rows are found by id alone: given the
+    day too, the planner reads every ticket waiting that day through ix_tickets_status_day (it
+    takes status and day for independent, so 'waiting today' for a handful of rows)."""
+    head = (f"SELECT t.id FROM tickets t WHERE t.id = ANY(%(ids)s::bigint[]) AND {_mine(zones)} "
+            f"ORDER BY array_position(%(ids)s::bigint[], t.id) FOR UPDATE OF t SKIP LOCKED LIMIT 1")
+    return _CLAIM_SET.format(w="%(window_id)s", now="%(now)s", head=head)
+
+
+@lru_cache(maxsize=64)
+def _claim_full_pg(zones: int, allow_priority: bool) -> str:
+    """PostgreSQL: claim the first unlocked ticket of the whole queue, sorted in full (the
+    candidates were all locked or taken: racing windows never block, nor miss a waiting ticket)."""
+    head = (f"SELECT t.id FROM tickets t WHERE t.business_date = %(day)s AND {_mine(zones)} "
+            f"ORDER BY CASE WHEN t.target_window_id = %(window_id)s THEN 0 ELSE 1 END, "
+            f"{_effective_rank('postgresql', allow_priority)}, {_zone_position('postgresql')}, t.queue_key, t.id "
+            f"LIMIT 1 FOR UPDATE OF t SKIP LOCKED")
+    return _CLAIM_SET.format(w="%(window_id)s", now="%(now)s", head=head)
+
+
+def _takeable(candidates: list[tuple[Any, ...]]) -> list[int]:
+    """The candidates' ids in queue order, up to the last one no unseen ticket can precede: a
+    zone seek that returned PG_CANDIDATES rows may have more behind its last, so none after that
+    (the transfers to the window, seek 0, come whole)."""
+    last: dict[int, tuple[Any, ...]] = {}
+    count: dict[int, int] = {}
+    for c in candidates:
+        last[c[5]] = max(last.get(c[5], c[:5]), c[:5])
+        count[c[5]] = count.get(c[5], 0) + 1
+    bound = min((last[s] for s, n in count.items() if s and n == PG_CANDIDATES), default=None)
+    return [c[4] for c in sorted(c[:5] for c in candidates) if bound is None or c <= bound]
+
+
+def _claim(cur: Any, d: str, zones: int, allow_priority: bool, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Claim the head of the window's queue: its row, or None when nobody waits. A ticket is
+    claimed once: the UPDATE requires it still waiting (and PostgreSQL locks it, skipping the
+    heads other windows hold, so that racing windows never get the same ticket nor wait)."""
+    if d == "sqlite":
+        cur.execute(_claim_sql(zones, allow_priority), params)
+        return cur.fetchone()  # type: ignore[no-any-return]
+    cur.execute(_candidates_sql(d, zones, allow_priority, PG_CANDIDATES), params)
+    candidates = cur.fetchall()
+    if not candidates:
+        return None
+    cur.execute(_claim_candidate_pg(zones), {**params, "ids": _takeable(candidates)})
+    row = cur.fetchone()
+    if row is None:
+        cur.execute(_claim_full_pg(zones, allow_priority), params)
+        row = cur.fetchone()
+    return row  # type: ignore[no-any-return]
 
 
 def _ticket_row(values: tuple[Any, ...]) -> dict[str, Any]:
@@ -520,15 +627,15 @@ def call_next(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, windo
     if w["state"] != WindowState.OPEN:
         raise Conflict("window_not_open", window=window_code)
     cur.execute(_WINDOW_ZONES_RAW[d], {"window_id": w["id"]})
-    zone_ids = [r[0] for r in cur.fetchall()]
+    zones = cur.fetchall()
     stamp = raw.stamp(d, now)
     day = raw.day(d, today)
     params: dict[str, Any] = {"window_id": w["id"], "day": day, "now": stamp,
                               # keys of slot starts carry seq × 1e-7 (< 0.001): a slot is due from its minute
                               "now_key": queue_time(now, hall) + 0.001}
-    params.update({f"z{i}": z for i, z in enumerate(zone_ids)})
-    cur.execute(_claim_sql(d, len(zone_ids), w["consecutive_priority"] < hall.priority_cap), params)
-    claimed = cur.fetchone()
+    for i, (zone_id, pos) in enumerate(zones):
+        params.update({f"z{i}": zone_id, f"p{i}": pos})
+    claimed = _claim(cur, d, len(zones), w["consecutive_priority"] < hall.priority_cap, params)
     if claimed is None:
         return Outcome(None, events)
     t = _ticket_row(claimed)
@@ -646,8 +753,8 @@ def requeue(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, ticket_
     _clerk_window_for_ticket(conn, hall, t, actor)  # who may act comes before what state allows
     _check_transition(t, "requeue")
     keys = list(conn.execute(select(tk.c.queue_key).where(
-        tk.c.queue_zone_id == t["queue_zone_id"], tk.c.status == TicketStatus.WAITING,
-        tk.c.business_date == t["business_date"], tk.c.rank == int(QueueRank.NORMAL))
+        tk.c.queue_zone_id == t["queue_zone_id"], IS_WAITING, tk.c.business_date == t["business_date"],
+        tk.c.rank == int(QueueRank.NORMAL))
         .order_by(tk.c.queue_key, tk.c.id).limit(hall.requeue_after + 1)).scalars())
     k = hall.requeue_after
     if k == 0:

@@ -17,7 +17,7 @@ from kiosk_server.db import migrate
 from kiosk_server.db.engine import make_engine
 from kiosk_server.db.tables import audit_log, metadata
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
