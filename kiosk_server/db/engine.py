@@ -2,12 +2,14 @@
 write lock up front (BEGIN IMMEDIATE) so two writers never deadlock on a lock upgrade."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 from kiosk_server.db import outbox
 
@@ -45,8 +47,34 @@ def make_engine(url: str, *, base_dir: str = ".", sqlite_synchronous: str = "ful
             mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
             conn.exec_driver_sql(f"BEGIN {mode}")
     else:
-        engine = create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=10)
+        _ping_when_idle(engine)
     return engine
+
+
+IDLE_PING_S = 10.0  # a pooled PostgreSQL connection idle this long is checked before use
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's pool_pre_ping checks every connection at every checkout: a round trip added
+    to every transaction, the busiest connections included. Here only a connection that sat
+    idle (the one a restarted or restarted-behind-a-firewall server would have dropped) is
+    checked; a dead one is replaced before use. A connection lost while busy fails its request
+    once, and SQLAlchemy then renews the whole pool."""
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record):  # noqa: ANN001
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):  # noqa: ANN001
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_S:
+            return
+        try:
+            dbapi_conn.cursor().execute("SELECT 1")
+            dbapi_conn.rollback()
+        except Exception as e:
+            raise DisconnectionError("idle connection is gone") from e  # the pool connects anew
 
 
 class Database:

@@ -89,7 +89,7 @@ WITH numbered AS (
     FROM ({marks}) AS p
 )
 UPDATE events SET seq = numbered.seq FROM numbered WHERE events.seq = numbered.mark
-RETURNING numbered.mark, events.seq"""
+RETURNING numbered.mark, events.seq, events.type, events.at, events.zone, events.payload"""
 _NUMBER_MARKS = _NUMBER.format(marks="SELECT e.seq AS mark FROM events e WHERE e.seq = ANY(%(marks)s::bigint[])")
 _NUMBER_ALL = _NUMBER.format(marks="SELECT e.seq AS mark FROM events e WHERE e.seq < 0 ORDER BY e.seq DESC LIMIT %(n)s")
 _ANY_MARK = "SELECT EXISTS (SELECT 1 FROM events WHERE seq < 0)"
@@ -158,14 +158,27 @@ def sequence(conn: Connection, marks: Iterable[int] | None = None,
                 else:
                     cur.execute(_NUMBER_MARKS, {"marks": chunk})
                 rows = cur.fetchall()
-                if rows:
-                    cur.execute(_NOTIFY, {"c": CHANNEL, "s": str(max(seq for _mark, seq in rows))})
+                if rows:  # the events ride in the payload when they fit: no worker reads them back
+                    cur.execute(_NOTIFY, {"c": CHANNEL, "s": _payload(rows)})
             for channel, payload in pending:
                 cur.execute(_NOTIFY, {"c": channel, "s": payload})
             pending = []
-        out.update(rows)
+        out.update((r[0], r[1]) for r in rows)
         if chunk is None and len(rows) < BATCH:
             return out
+
+
+def _payload(rows: list[Any]) -> str:
+    """The numbering's NOTIFY: the numbered events as the listeners deliver them (the shape of
+    queries.event_wire), or only the newest seq when they do not fit (realtime/pg_listener.py)."""
+    from kiosk_server.realtime.pg_listener import payload
+    events = []
+    for _mark, seq, type_, at, zone, doc in sorted(rows, key=lambda r: r[1]):
+        ev = {"seq": seq, "type": type_, "at": at.isoformat(), **doc}
+        if zone is not None:
+            ev["zone"] = zone
+        events.append(ev)
+    return payload(events)
 
 
 def any_marks(conn: Connection) -> bool:

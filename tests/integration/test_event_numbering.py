@@ -202,3 +202,24 @@ def test_a_print_wake_up_is_sent_after_the_commit_by_the_numbering(workers: list
     assert seen_inside == []
     assert [(n.channel, n.payload) for n in got] == [(printing.CHANNEL, "7")]
     assert _unnumbered(c) == 0
+
+
+def test_the_numbering_notify_carries_the_events_as_readers_read_them(workers: list[bootstrap.Container]):
+    """The listeners of the other workers need not read the table: the NOTIFY holds the events,
+    exactly as events_since gives them back."""
+    import psycopg
+
+    from kiosk_server.realtime.pg_listener import parse
+    c = workers[0]
+    start = c.read(queries.last_seq)
+    url = c.settings.server.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {outbox.CHANNEL}")
+        c.write(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK, zone_code="A",
+                ignore_opening_hours=True)
+        got = list(listener.notifies(timeout=5, stop_after=1))
+    assert len(got) == 1
+    seq, carried = parse(got[0].payload)
+    stored = c.read(queries.events_since, c.hall, start, 100)
+    assert carried is not None and seq == stored[-1]["seq"]
+    assert carried == stored and [e["type"] for e in carried] == ["ticket.issued"]
