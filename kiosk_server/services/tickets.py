@@ -222,8 +222,12 @@ def _window_ref(w: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- issuing
 
 # Issuing runs on the driver (db/raw.py): five short statements, no SQLAlchemy per-execute cost.
-_ZONE_RAW = raw.Sql("SELECT id, code, name, prefix, daily_quota, opening_hours, enabled, avg_service_s FROM zones "
-                    "WHERE hall_id = :hall_id AND code = :code")
+# The zone, and the open windows serving it (for the wait estimate): one round trip.
+_ZONE_RAW = raw.Sql(
+    "SELECT z.id, z.code, z.name, z.prefix, z.daily_quota, z.opening_hours, z.enabled, z.avg_service_s, "
+    "(SELECT count(*) FROM windows JOIN window_zones ON window_zones.window_id = windows.id "
+    "WHERE window_zones.zone_id = z.id AND windows.state = 'open' AND windows.enabled = :yes) "
+    "FROM zones z WHERE z.hall_id = :hall_id AND z.code = :code")
 _MATTER_RAW = raw.Sql("SELECT id, code, name FROM matters WHERE zone_id = :zone_id AND code = :code AND enabled = :yes")
 # One atomic statement advances the day's counter (and the zone's waiting count) and returns both.
 _NEXT_NUMBER_RAW = raw.Sql(
@@ -236,9 +240,6 @@ _INSERT_TICKET_RAW = raw.Sql(
     "application_number, issued_by) VALUES (:hall_id, :zone_id, :zone_id, :matter_id, :day, :seq, :number, "
     ":priority, 'waiting', :rank, :queue_key, :issued_at, 0, 0, :public_token, :phone_enc, :phone_hash, "
     ":appointment_code, :application_number, :issued_by) RETURNING id")
-_OPEN_WINDOWS_RAW = raw.Sql(
-    "SELECT count(*) FROM windows JOIN window_zones ON window_zones.window_id = windows.id "
-    "WHERE window_zones.zone_id = :zone_id AND windows.state = 'open' AND windows.enabled = :yes")
 _OPEN_WINDOWS = (
     select(func.count()).select_from(T.windows.join(T.window_zones, T.window_zones.c.window_id == T.windows.c.id))
     .where(T.window_zones.c.zone_id == bindparam("zone_id"), T.windows.c.state == WindowState.OPEN.value,
@@ -259,7 +260,7 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
     today = business_date(now, hall.tz)
     d = conn.dialect.name
     cur = raw.cursor(conn)
-    cur.execute(_ZONE_RAW[d], {"hall_id": hall.id, "code": zone_code})
+    cur.execute(_ZONE_RAW[d], {"hall_id": hall.id, "code": zone_code, "yes": True})
     z = cur.fetchone()
     if z is None:
         raise NotFound("zone_not_found", zone=zone_code)
@@ -299,8 +300,7 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
     row["id"] = cur.fetchone()[0]
     # A new normal ticket is last in its zone: everyone waiting is ahead of it.
     ahead = waiting - 1 if rank == QueueRank.NORMAL else position(conn, row)
-    cur.execute(_OPEN_WINDOWS_RAW[d], {"zone_id": zone["id"], "yes": True})
-    open_windows = cur.fetchone()[0]
+    open_windows = z[8]
     ev = append_event(conn, hall_id=hall.id, type="ticket.issued", at=now, zone=zone["code"],
                       payload={"ticket": _ticket_ref(row, zone["code"]), "waiting": {zone["code"]: waiting}})
     avg = zone["avg_service_s"] or hall.default_service_s
