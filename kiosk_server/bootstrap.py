@@ -119,7 +119,7 @@ class Container:
             result = fn(conn, **kw)
         return result, [wire for _row, wire in buf]
 
-    writer: ThreadPoolExecutor | None = None  # SQLite: the one writer thread (None: batches run on the loop)
+    writer: ThreadPoolExecutor | None = None  # SQLite: the thread that COMMITs (None: batches commit on the loop)
     _in_flight: bool = False
 
     def _schedule(self) -> None:
@@ -128,9 +128,12 @@ class Container:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Start the next batch. With a writer thread the batch's transaction and its fsync run
-        there while the event loop goes on reading and answering requests (sqlite3 lets go of
-        the GIL while it waits on the disk): the next batch gathers during this one's commit."""
+        """Start the next batch. With a writer thread (SQLite) the batch's statements run here on
+        the loop and its COMMIT (the fsync) on the thread, while the loop goes on reading and
+        answering requests and the next batch gathers (sqlite3 lets go of the GIL while it waits
+        on the disk). Only the COMMIT goes there: a thread running the statements would take the
+        GIL back after every one of them, each time waiting behind whatever the loop is doing
+        (a broadcast to a thousand screens), and issuing would crawl during calls."""
         self._flush_scheduled = False
         if self._in_flight or not self._pending:
             return
@@ -140,49 +143,71 @@ class Container:
         if self.writer is None:
             self._land(batch, self._run_batch(batch))
             return
+        unit = self.db.write()
+        try:
+            conn = unit.__enter__()
+        except Exception as e:  # no transaction: nothing to undo
+            self._land(batch, ([], [], e))
+            return
+        buf = conn.info[outbox.BUFFER]
+        try:
+            outcomes = self._run_jobs(conn, batch)
+        except Exception as e:  # nothing of the batch is committed
+            try:
+                unit.__exit__(type(e), e, e.__traceback__)
+            except Exception:  # noqa: S110 - it is this error the batch fails with
+                pass
+            self._land(batch, ([], [], e))
+            return
         self._in_flight = True
-        done = asyncio.get_running_loop().run_in_executor(self.writer, self._run_batch, batch)
-        done.add_done_callback(lambda f: self._landed(batch, f))
+        done = asyncio.get_running_loop().run_in_executor(self.writer, unit.__exit__, None, None, None)
+        done.add_done_callback(lambda f: self._committed(batch, outcomes, buf, f))
 
-    def _landed(self, batch: list[Any], done: asyncio.Future) -> None:
+    def _committed(self, batch: list[Any], outcomes: list[Any], buf: list[Any], done: asyncio.Future) -> None:
         self._in_flight = False
         try:
-            self._land(batch, done.result())
+            failed = done.exception()
+            self._land(batch, ([], [], failed) if failed is not None else (outcomes, [w for _r, w in buf], None))
         finally:
             if self._pending:
                 self._schedule()
 
     def _run_batch(self, batch: list[Any]) -> tuple[list[tuple[asyncio.Future, Any, BaseException | None]],
                                                     list[dict[str, Any]], BaseException | None]:
-        """One transaction for the batch (on the writer thread, or the loop without one): each
-        request in its own savepoint, so a refused request rolls back alone and changes nothing.
-        Touches no future: those are the loop's (`_land`)."""
-        outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+        """One transaction for the batch, committed here (no writer thread: PostgreSQL's
+        batches of one when its thread pool is off, tests)."""
         try:
             with self.db.write() as conn:
                 buf = conn.info[outbox.BUFFER]
-                if len(batch) == 1:
-                    fn, kw, fut, _attempt = batch[0]
-                    outcomes.append((fut, fn(conn, **kw), None))
-                else:
-                    # SQLite only. The savepoints go to the driver: SQLAlchemy's nested
-                    # transactions cost more than the request they wrap.
-                    for fn, kw, fut, _attempt in batch:
-                        mark = len(buf)
-                        raw.execute(conn, "SAVEPOINT job")
-                        try:
-                            result = fn(conn, **kw)
-                        except Exception as e:  # this request alone is undone
-                            raw.execute(conn, "ROLLBACK TO SAVEPOINT job")
-                            raw.execute(conn, "RELEASE SAVEPOINT job")
-                            del buf[mark:]
-                            outcomes.append((fut, None, e))
-                        else:
-                            raw.execute(conn, "RELEASE SAVEPOINT job")
-                            outcomes.append((fut, result, None))
+                outcomes = self._run_jobs(conn, batch)
         except Exception as e:  # nothing of the batch was committed
             return [], [], e
         return outcomes, [wire for _row, wire in buf], None
+
+    def _run_jobs(self, conn: Any, batch: list[Any]) -> list[tuple[asyncio.Future, Any, BaseException | None]]:
+        """The batch's requests in the open transaction, each in its own savepoint, so a refused
+        request rolls back alone and changes nothing. Touches no future (`_land` does)."""
+        if len(batch) == 1:
+            fn, kw, fut, _attempt = batch[0]
+            return [(fut, fn(conn, **kw), None)]
+        outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+        buf = conn.info[outbox.BUFFER]
+        # SQLite only. The savepoints go to the driver: SQLAlchemy's nested transactions cost
+        # more than the request they wrap.
+        for fn, kw, fut, _attempt in batch:
+            mark = len(buf)
+            raw.execute(conn, "SAVEPOINT job")
+            try:
+                result = fn(conn, **kw)
+            except Exception as e:  # this request alone is undone
+                raw.execute(conn, "ROLLBACK TO SAVEPOINT job")
+                raw.execute(conn, "RELEASE SAVEPOINT job")
+                del buf[mark:]
+                outcomes.append((fut, None, e))
+            else:
+                raw.execute(conn, "RELEASE SAVEPOINT job")
+                outcomes.append((fut, result, None))
+        return outcomes
 
     def _land(self, batch: list[Any], ran: tuple[list[Any], list[dict[str, Any]], BaseException | None]) -> None:
         """On the loop, after the batch's commit (or its failure): publish, then answer."""

@@ -102,17 +102,24 @@ def test_postgres_runs_requests_concurrently_on_its_thread_pool(pg_url: str):
 
 
 def test_sqlite_commits_on_its_writer_thread_while_the_loop_gathers_the_next_batch(sqlite_url: str):
-    """SQLite: a batch's transaction and fsync run on the writer thread; the loop keeps running
+    """SQLite: a batch's COMMIT (its fsync) runs on the writer thread; the loop keeps running
     meanwhile, and what arrives during the commit goes in the next batch, in order."""
+    from sqlalchemy import event
+
     p = prepare(sqlite_url)
     c = bootstrap.build(p.settings, clock=FakeClock())
     assert c.writer is not None and c.threads is None
-    started = threading.Event()
+    assert c.hall is not None  # read now: a read's COMMIT is not the one this test slows down
+    committing = threading.Event()
+    loop_thread = threading.get_ident()
+    commit_threads: list[int] = []
 
-    def slow(conn, **kw):  # noqa: ANN001 - a commit that takes its time (a slow disk)
-        started.set()
-        time.sleep(0.3)
-        return svc.issue_ticket(conn, **kw)
+    @event.listens_for(c.db.engine, "commit")
+    def slow_disk(_conn) -> None:  # noqa: ANN001 - before the driver's COMMIT: a slow fsync
+        commit_threads.append(threading.get_ident())
+        if len(commit_threads) == 1:
+            committing.set()
+            time.sleep(0.3)
 
     async def run() -> tuple[list, int, list]:
         sub = c.hub.subscribe()
@@ -125,8 +132,9 @@ def test_sqlite_commits_on_its_writer_thread_while_the_loop_gathers_the_next_bat
                 await asyncio.sleep(0.005)
 
         t = asyncio.create_task(ticker())
-        first = asyncio.ensure_future(c.submit(slow, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK, zone_code="A"))
-        while not started.is_set():
+        first = asyncio.ensure_future(c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys,
+                                               actor=KIOSK, zone_code="A"))
+        while not committing.is_set():
             await asyncio.sleep(0.001)
         later = [c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK, zone_code="A")
                  for _ in range(5)]
@@ -138,7 +146,8 @@ def test_sqlite_commits_on_its_writer_thread_while_the_loop_gathers_the_next_bat
         return results, ticks, got
 
     results, ticks, events = asyncio.run(run())
-    assert ticks >= 20, ticks  # the loop ran on through the 0.3 s transaction
+    assert ticks >= 20, ticks  # the loop ran on through the 0.3 s commit
+    assert commit_threads and all(tid != loop_thread for tid in commit_threads)
     assert [r.ticket["number"] for r in results] == [f"A{n:03d}" for n in range(1, 7)]
     assert (c.batches, c.batched_jobs) == (2, 6)  # the five that came during the commit: one batch
     assert [e["ticket"]["number"] for e in events] == [f"A{n:03d}" for n in range(1, 7)]
