@@ -62,7 +62,7 @@ class ClientConfig:
     gap_check: bool | None = None    # None: on for an unfiltered stream only (see state.py)
     backoff_min_s: float = 0.5
     backoff_max_s: float = 30.0
-    idle_timeout_s: float = 45.0     # the server sends a ping every 15 s
+    idle_timeout_s: float = 45.0     # the server pings a screen it sent nothing to for 15-30 s
     open_timeout_s: float = 10.0
 
 

@@ -98,7 +98,7 @@ const OPTIONS = {
   pauseMs: 800,
   backoffMinMs: 500,
   backoffMaxMs: 10000,
-  idleTimeoutMs: 45000,      // the server pings every 15 s
+  idleTimeoutMs: 45000,      // the server pings a screen it sent nothing to for 15-30 s
   rememberedCalls: 500,
 };
 
