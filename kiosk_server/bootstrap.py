@@ -140,6 +140,13 @@ class Container:
         batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
         self.batches += 1
         self.batched_jobs += len(batch)
+        try:
+            self._start(batch)
+        finally:
+            if self._pending:  # more than one batch waited, or this one ended early
+                self._schedule()
+
+    def _start(self, batch: list[Any]) -> None:
         if self.writer is None:
             self._land(batch, self._run_batch(batch))
             return

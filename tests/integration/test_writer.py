@@ -154,3 +154,26 @@ def test_sqlite_commits_on_its_writer_thread_while_the_loop_gathers_the_next_bat
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
     c.writer.shutdown()
     c.db.dispose()
+
+
+def test_more_requests_than_one_batch_holds_all_get_their_answer(sqlite_url: str):
+    """Past max_batch the rest go in the next batches, with the writer thread and without."""
+    p = prepare(sqlite_url)
+    for writer in (True, False):
+        c = bootstrap.build(p.settings, clock=FakeClock())
+        c.max_batch = 3
+        if not writer:
+            c.writer.shutdown()
+            c.writer = None
+
+        async def run() -> list:
+            jobs = [c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK, zone_code="B")
+                    for _ in range(10)]
+            return await asyncio.wait_for(asyncio.gather(*jobs), timeout=10)
+
+        results = asyncio.run(run())
+        assert len({r.ticket["number"] for r in results}) == 10
+        assert c.batches >= 4
+        if c.writer is not None:
+            c.writer.shutdown()
+        c.db.dispose()
