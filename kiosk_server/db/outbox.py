@@ -171,14 +171,10 @@ def sequence(conn: Connection, marks: Iterable[int] | None = None,
 def _payload(rows: list[Any]) -> str:
     """The numbering's NOTIFY: the numbered events as the listeners deliver them (the shape of
     queries.event_wire), or only the newest seq when they do not fit (realtime/pg_listener.py)."""
+    from kiosk_server.db.queries import event_wire
     from kiosk_server.realtime.pg_listener import payload
-    events = []
-    for _mark, seq, type_, at, zone, doc in sorted(rows, key=lambda r: r[1]):
-        ev = {"seq": seq, "type": type_, "at": at.isoformat(), **doc}
-        if zone is not None:
-            ev["zone"] = zone
-        events.append(ev)
-    return payload(events)
+    return payload([event_wire({"seq": seq, "type": type_, "at": at, "zone": zone, "payload": doc})
+                    for _mark, seq, type_, at, zone, doc in sorted(rows, key=lambda r: r[1])])
 
 
 def any_marks(conn: Connection) -> bool:

@@ -70,7 +70,6 @@ class PgFanout:
         self.fetch = fetch
         self.deliver = deliver
         self.last = start_seq
-        self.poke = asyncio.Event()  # kept for callers that set it after a commit: its NOTIFY wakes us anyway
         self.reconnects = 0
         self.notifies = 0
         self.reads = 0               # reads of the table
@@ -118,7 +117,6 @@ class PgFanout:
                         # Notifies for POLL_S, then the check.
                         async for n in aconn.notifies(timeout=POLL_S):
                             self.notified(n.payload)
-                        self.poke.clear()
                         self.catch_up()  # missed nothing, normally: reads nothing
             except asyncio.CancelledError:
                 raise
