@@ -13,6 +13,7 @@ from kiosk_server.db.engine import Database, make_engine
 from kiosk_server.realtime.hub import EventHub
 from kiosk_server.services.context import Clock, Hall, SystemClock, load_hall
 from kiosk_server.services.security import Keys
+from kiosk_server.services.tickets import OpenWindowCounts
 
 R = TypeVar("R")
 PG_THREADS = 4  # concurrent transactions per worker on PostgreSQL (the pool holds 5 + 10 connections)
@@ -29,6 +30,7 @@ class Container:
     auth_cache: dict[str, tuple[Any, float]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     counters: dict[str, int] = field(default_factory=dict)
+    open_windows: OpenWindowCounts = field(default_factory=OpenWindowCounts)  # for the wait estimates
 
     @property
     def hall(self) -> Hall:
@@ -220,6 +222,7 @@ class Container:
         """On the loop, after the batch's commit (or its failure): publish, then answer."""
         outcomes, events, failed = ran
         if failed is not None:
+            self.open_windows.forget()  # a count may have been read from what was not committed
             if len(batch) == 1 and _retryable(failed) and batch[0][3] < 3:
                 fn, kw, fut, attempt = batch[0]  # a deadlock victim on PostgreSQL: run it again
                 self.retries += 1
@@ -280,8 +283,12 @@ class Container:
 
     def deliver(self, events: list[dict[str, Any]]) -> None:
         for ev in events:
-            if ev["type"] == "config.changed":
+            kind = ev["type"]
+            if kind == "config.changed":
                 self.apply_config_change(ev)
+                self.open_windows.forget()
+            elif kind.startswith("window."):
+                self.open_windows.forget()
         self.hub.publish(events)
 
     def count(self, name: str, n: int = 1) -> None:

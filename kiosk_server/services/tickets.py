@@ -4,6 +4,7 @@ returns its result with the events it appended; the caller publishes them after 
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -222,8 +223,11 @@ def _window_ref(w: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- issuing
 
 # Issuing runs on the driver (db/raw.py): five short statements, no SQLAlchemy per-execute cost.
-# The zone, and the open windows serving it (for the wait estimate): one round trip.
 _ZONE_RAW = raw.Sql(
+    "SELECT z.id, z.code, z.name, z.prefix, z.daily_quota, z.opening_hours, z.enabled, z.avg_service_s "
+    "FROM zones z WHERE z.hall_id = :hall_id AND z.code = :code")
+# The same, with the open windows serving the zone (for the wait estimate) in the same round trip.
+_ZONE_WINDOWS_RAW = raw.Sql(
     "SELECT z.id, z.code, z.name, z.prefix, z.daily_quota, z.opening_hours, z.enabled, z.avg_service_s, "
     "(SELECT count(*) FROM windows JOIN window_zones ON window_zones.window_id = windows.id "
     "WHERE window_zones.zone_id = z.id AND windows.state = 'open' AND windows.enabled = :yes) "
@@ -246,21 +250,54 @@ _OPEN_WINDOWS = (
            T.windows.c.enabled.is_(True)))
 
 
+class OpenWindowCounts:
+    """The open windows serving each zone, kept between requests for the wait estimate.
+
+    Counting them joins the zone's windows (about fifty in a full hall): a tenth of an issue's
+    CPU, for a figure that changes only when a window opens, closes, pauses, resumes or is
+    edited, and each of those appends an event. The container forgets every count when it
+    delivers such an event (`forget`), here or from another worker. A count read while a
+    change was being delivered is not kept (`generation`), so a forgotten count cannot come back."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}  # by zone code (a renamed zone is a configuration change)
+        self.generation = 0
+        self._lock = threading.Lock()  # PostgreSQL runs transactions on threads
+
+    def get(self, zone_code: str) -> int | None:
+        return self.counts.get(zone_code)
+
+    def put(self, zone_code: str, n: int, generation: int) -> None:
+        with self._lock:
+            if generation == self.generation:
+                self.counts[zone_code] = n
+
+    def forget(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self.counts.clear()
+
+
 def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, actor: Actor, zone_code: str,
                  matter_code: str | None = None, priority: str = Priority.NORMAL, phone: str | None = None,
                  appointment_code: str | None = None, application_number: str | None = None,
                  ignore_opening_hours: bool = False, status_base_url: str | None = None,
-                 lang: str = "zh-CN", appointment_slot_s: float | None = None) -> Outcome:
+                 lang: str = "zh-CN", appointment_slot_s: float | None = None,
+                 open_windows: OpenWindowCounts | None = None) -> Outcome:
     """Issue a ticket. A kiosk with a printer gets its slip queued in the same transaction
     (`print`: {"job_id", "state"}; printed by the spooler after the commit, never here);
     `status_base_url` is the public address the ticket's QR code points at, `lang` the slip's.
     `appointment_slot_s` (seconds after local midnight of the booked slot's start; see
-    services/appointments.py) makes it an appointment ticket, ordered by its slot."""
+    services/appointments.py) makes it an appointment ticket, ordered by its slot.
+    `open_windows`: the process's counts of open windows, when it keeps them."""
     now = clock.now()
     today = business_date(now, hall.tz)
     d = conn.dialect.name
     cur = raw.cursor(conn)
-    cur.execute(_ZONE_RAW[d], {"hall_id": hall.id, "code": zone_code, "yes": True})
+    known = open_windows.get(zone_code) if open_windows is not None else None
+    generation = open_windows.generation if open_windows is not None else 0
+    cur.execute((_ZONE_RAW if known is not None else _ZONE_WINDOWS_RAW)[d],
+                {"hall_id": hall.id, "code": zone_code, "yes": True})
     z = cur.fetchone()
     if z is None:
         raise NotFound("zone_not_found", zone=zone_code)
@@ -300,7 +337,10 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
     row["id"] = cur.fetchone()[0]
     # A new normal ticket is last in its zone: everyone waiting is ahead of it.
     ahead = waiting - 1 if rank == QueueRank.NORMAL else position(conn, row)
-    open_windows = z[8]
+    if known is None:
+        known = z[8]
+        if open_windows is not None:
+            open_windows.put(zone_code, known, generation)
     ev = append_event(conn, hall_id=hall.id, type="ticket.issued", at=now, zone=zone["code"],
                       payload={"ticket": _ticket_ref(row, zone["code"]), "waiting": {zone["code"]: waiting}})
     avg = zone["avg_service_s"] or hall.default_service_s
@@ -309,7 +349,7 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
         "zone": {"code": zone["code"], "name": zone["name"]},
         "matter": {"code": matter[1], "name": matter[2]} if matter else None,
         "priority": str(priority), "status": TicketStatus.WAITING.value,
-        "waiting_ahead": ahead, "estimated_wait_s": int(round(avg * ahead / max(1, open_windows))),
+        "waiting_ahead": ahead, "estimated_wait_s": int(round(avg * ahead / max(1, known))),
         "issued_at": now, "business_date": today, "public_token": row["public_token"],
         "status_url": f"{status_base_url or ''}/t/{row['public_token']}", "print": None,
     }

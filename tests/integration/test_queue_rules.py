@@ -32,7 +32,7 @@ class Hall:
 
     def issue(self, zone: str = "A", **kw: Any) -> dict[str, Any]:
         return self.c.write(svc.issue_ticket, hall=self.c.hall, clock=self.clock, keys=self.c.keys, actor=KIOSK,
-                            zone_code=zone, **kw).ticket
+                            zone_code=zone, open_windows=self.c.open_windows, **kw).ticket
 
     def open(self, window: str, clerk: str) -> Actor:
         a = self.clerk(clerk)
@@ -248,5 +248,37 @@ def test_estimated_wait_uses_rolling_service_time_and_open_windows(h: Hall):
     third = h.issue()
     assert third["waiting_ahead"] == 2
     assert third["estimated_wait_s"] == 240  # 120 s × 2 ahead ÷ 1 open window
-    h.open("07", "clerk2")
+    c7 = h.open("07", "clerk2")
     assert h.issue()["estimated_wait_s"] == 180  # 120 × 3 ÷ 2
+    h.run(wsvc.pause_window, actor=c7, window_code="07", reason="break")
+    assert h.issue()["estimated_wait_s"] == 480  # 120 × 4 ÷ 1: a paused window serves nobody
+    h.run(wsvc.resume_window, actor=c7, window_code="07")
+    assert h.issue()["estimated_wait_s"] == 300  # 120 × 5 ÷ 2
+
+
+def test_open_window_counts_are_kept_until_a_window_or_configuration_event(h: Hall):
+    """The count of open windows behind each estimate is read once and kept: a window's state
+    changed behind the server's back (no event) is not seen, a window event is."""
+    c6 = h.open("06", "clerk1")
+    h.open("07", "clerk2")
+    h.issue()
+    assert h.c.open_windows.get("A") == 2
+    with h.c.db.write() as conn:  # not through the use cases: no event
+        conn.execute(update(T.windows).where(T.windows.c.code == "07").values(state="closed"))
+    assert h.issue()["estimated_wait_s"] == round(h.c.hall.default_service_s * 1 / 2)
+    h.run(wsvc.pause_window, actor=c6, window_code="06", reason="break")  # an event: counted again
+    assert h.c.open_windows.get("A") is None
+    assert h.issue()["estimated_wait_s"] == round(h.c.hall.default_service_s * 2 / 1)  # both not open: max(1, 0)
+    assert h.c.open_windows.get("A") == 0
+    h.c.deliver([{"seq": 0, "type": "config.changed", "what": "windows"}])
+    assert h.c.open_windows.get("A") is None
+
+
+def test_a_count_read_during_a_change_is_not_kept():
+    counts = svc.OpenWindowCounts()
+    seen = counts.generation
+    counts.forget()  # a window event delivered while the count was being read
+    counts.put("A", 3, seen)
+    assert counts.get("A") is None
+    counts.put("A", 2, counts.generation)
+    assert counts.get("A") == 2

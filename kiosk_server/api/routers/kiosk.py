@@ -68,7 +68,7 @@ async def issue_answer(c: Any, idempotency: Any, actor: Any, body: TicketCreate,
         common = {"hall": c.hall, "clock": c.clock, "keys": c.keys, "actor": actor, "phone": body.phone,
                   "application_number": body.application_number, "lang": lang,
                   "ignore_opening_hours": c.settings.ignore_opening_hours,
-                  "status_base_url": c.settings.server.public_base_url}
+                  "status_base_url": c.settings.server.public_base_url, "open_windows": c.open_windows}
         if body.appointment_code is not None:  # a booking checked in: its zone, matter and slot
             out = await c.submit(appointments.check_in, code=body.appointment_code, zone=body.zone, **common)
         else:
