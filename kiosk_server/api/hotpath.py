@@ -4,7 +4,10 @@
 clerk's F1) spent more time in the framework (route matching over every router, dependency
 solving, request and response wrappers: ~60 % of a request's CPU under load) than in their
 transaction. Here they are matched by path, authorised with the roles their routes declare and
-run by the same functions the routes call, so the answer is the route's answer.
+run by the same functions the routes call, so the answer is the route's answer. The application
+(main.HallApp) hands them over ahead of its middleware stack, whose layers (telemetry, body
+limit, error handler) cost more than the SQL of a ticket: the request metrics and the answer to
+an unexpected error are given here as the stack gives them.
 
 Anything out of the ordinary goes on to FastAPI with the body it sent: a body that does not
 validate, a header or query value that does not match the route's declared pattern, a content
@@ -13,14 +16,16 @@ and a request that goes on has changed nothing. The routes stay declared in Fast
 /openapi.json, the role matrix and the tests see them as before."""
 from __future__ import annotations
 
+import logging
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
 
 from kiosk_server.api.deps import authorize
-from kiosk_server.api.errors import domain_response
+from kiosk_server.api.errors import domain_response, error_body
 from kiosk_server.api.idempotency import KEY_PATTERN
 from kiosk_server.api.responses import JSON
 from kiosk_server.api.routers import kiosk, windows
@@ -33,27 +38,55 @@ CALL_NEXT = re.compile(r"/api/v1/windows/([A-Za-z0-9_-]{1,16})/call-next")
 IDEMPOTENCY_KEY = re.compile(KEY_PATTERN)
 BOOLS = {"true": True, "1": True, "false": False, "0": False}  # other spellings go on to FastAPI
 WANTED = (b"authorization", b"accept-language", b"content-type", b"idempotency-key")
+log = logging.getLogger("kiosk_server.api")
+PASSED_ON = "hall.passed_on"  # scope key: the request went on to the middleware stack
 MAX_BODY = 64 * 1024  # a ticket request is ~100 bytes; anything bigger is FastAPI's to refuse
 
 
 class HotPaths:
-    """ASGI middleware, innermost: inside the metrics and the 500 handler, so those see these
-    requests as they see every other."""
+    """Called by the application (main.HallApp) for the requests it `claims`, ahead of the
+    middleware stack; `pass_on` is that whole stack, for anything these paths do not answer."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, pass_on: Any, metrics: Any) -> None:
+        self.app = pass_on
+        self.metrics = metrics
+
+    @staticmethod
+    def claims(scope: dict[str, Any]) -> bool:
+        if scope["method"] != "POST":
+            return False
+        path = scope["path"]
+        return path == ISSUE_PATH or (path.endswith("/call-next") and CALL_NEXT.fullmatch(path) is not None)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            path = scope["path"]
+        start = time.perf_counter()
+        status = [0]
+
+        async def answer(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        path = scope["path"]
+        try:
             if path == ISSUE_PATH:
-                await self._issue(scope, receive, send)
-                return
-            m = CALL_NEXT.fullmatch(path)
-            if m is not None:
-                await self._call_next(scope, receive, send, m.group(1))
-                return
-        await self.app(scope, receive, send)
+                await self._issue(scope, receive, answer)
+            else:
+                m = CALL_NEXT.fullmatch(path)
+                assert m is not None  # claimed
+                await self._call_next(scope, receive, answer, m.group(1))
+        except Exception:
+            if scope.get(PASSED_ON):
+                raise  # the stack it went on to has answered and logged it
+            log.exception("unhandled error on %s %s", scope["method"], path)
+            if status[0]:
+                raise  # the answer had begun: the server closes the connection
+            status[0] = 500  # as the 500 handler of api/errors.py answers
+            await JSON(error_body("internal", pick_language(_headers(scope).get("accept-language"))),
+                       status_code=500)(scope, receive, send)
+        finally:
+            if not scope.get(PASSED_ON):  # the stack counted those
+                self.metrics.record(scope["method"], status[0] or 500, time.perf_counter() - start)
 
     async def _issue(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = _headers(scope)
@@ -109,6 +142,7 @@ class HotPaths:
 
     async def _pass_on(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope["app"].state.container.count("hot_path_passed_on")
+        scope[PASSED_ON] = True
         await self.app(scope, receive, send)
 
 

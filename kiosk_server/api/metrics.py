@@ -30,11 +30,14 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, _send)
         finally:
-            took = time.perf_counter() - start
-            key = f'{scope["method"]} {status[0]}'
-            self.by_status[key] = self.by_status.get(key, 0) + 1
-            self.hist[bisect_left(BUCKETS, took)] += 1
-            self.total_s += took
+            self.record(scope["method"], status[0], time.perf_counter() - start)
+
+    def record(self, method: str, status: int, took: float) -> None:
+        """One answered request (here, and by the hot paths of api/hotpath.py)."""
+        key = f"{method} {status}"
+        self.by_status[key] = self.by_status.get(key, 0) + 1
+        self.hist[bisect_left(BUCKETS, took)] += 1
+        self.total_s += took
 
     def render(self) -> list[str]:
         lines = ["# TYPE hall_http_requests_total counter"]

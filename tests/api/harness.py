@@ -247,6 +247,7 @@ class Harness:
         c.db.dispose()  # no pooled connection keeps a snapshot of the old content
         restore(self.template.path, self.db_path)
         c.auth_cache.clear()
+        c.open_windows.forget()
         c.counters.clear()
         c.hub = EventHub()
         c.reload_hall()

@@ -100,3 +100,39 @@ def test_a_request_that_goes_on_to_fastapi_changes_nothing_first(hall_api: Harne
     assert "priority" in r.json()["error"]["message"]
     assert hall_api.get("/api/v1/tickets?status=waiting", "op").json() == before
     assert hall_api.container.counters.get("hot_path_passed_on") == 1
+
+
+def _requests_metric(h: Harness) -> dict[str, int]:
+    out = {}
+    for line in h.get("/metrics", "op").text.splitlines():
+        if line.startswith("hall_http_requests_total{"):
+            labels, n = line.rsplit(" ", 1)
+            out[labels] = int(n)
+    return out
+
+
+def test_the_hot_paths_are_counted_once_in_the_request_metrics(hall_api: Harness) -> None:
+    before = _requests_metric(hall_api)
+    assert hall_api.post("/api/v1/tickets", "K1", {"zone": "A"}).status_code == 201
+    assert hall_api.post("/api/v1/tickets", "K1", {"zone": "Z9"}).status_code == 404
+    assert hall_api.post("/api/v1/tickets", "K1", {"zone": "A", "priority": "urgent"}).status_code == 422  # passed on
+    after = _requests_metric(hall_api)
+    for status in (201, 404, 422):
+        key = f'hall_http_requests_total{{method="POST",status="{status}"}}'
+        assert after.get(key, 0) - before.get(key, 0) == 1, (status, before, after)
+
+
+def test_an_unexpected_error_on_a_hot_path_is_a_500_in_the_error_shape(hall_api: Harness, monkeypatch: pytest.MonkeyPatch,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    from kiosk_server.api.routers import kiosk
+
+    async def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr(kiosk, "issue_answer", broken)
+    before = _requests_metric(hall_api)
+    r = hall_api.post("/api/v1/tickets", "K1", {"zone": "A"}, headers={"Accept-Language": "en"})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal", r.text
+    assert "disk on fire" not in r.text
+    assert any("disk on fire" in (rec.exc_text or "") or "disk on fire" in str(rec.exc_info) for rec in caplog.records)
+    key = 'hall_http_requests_total{method="POST",status="500"}'
+    assert _requests_metric(hall_api).get(key, 0) - before.get(key, 0) == 1
