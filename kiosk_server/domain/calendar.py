@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 
@@ -11,6 +12,7 @@ def business_date(now: datetime, tz: ZoneInfo) -> date:
     return now.astimezone(tz).date()
 
 
+@lru_cache(maxsize=256)  # read on every ticket issued; a hall has a handful of opening times
 def parse_hhmm(value: str) -> time:
     if value == "24:00":
         return time(23, 59, 59, 999999)
