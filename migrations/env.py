@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import DateTime
 
 from kiosk_server.db.engine import make_engine
-from kiosk_server.db.tables import UTCDateTime, metadata
+from kiosk_server.db.tables import UTCDateTime, in_dialect, metadata
 
 config = context.config
 
@@ -15,6 +15,10 @@ def render_item(type_, obj, autogen_context):  # noqa: ANN001
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+def include_object(obj, _name, _type, _reflected, _compare_to):  # noqa: ANN001
+    return in_dialect(obj, context.get_bind().dialect.name)
 
 
 def run_migrations() -> None:
@@ -31,7 +35,8 @@ def run_migrations() -> None:
 
 def _run(connection) -> None:  # noqa: ANN001
     context.configure(connection=connection, target_metadata=metadata, compare_type=True,
-                      render_as_batch=connection.dialect.name == "sqlite", render_item=render_item)
+                      render_as_batch=connection.dialect.name == "sqlite", render_item=render_item,
+                      include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -149,3 +149,43 @@ def test_postgres_claim_skips_locked_heads_even_past_its_candidates(pg_url: str)
     finally:
         other.dispose()
         h.assert_waiting_counts_match_the_tickets()
+
+
+@pytest.mark.postgres
+def test_postgres_claim_plans_hold_with_statistics_of_an_empty_queue(pg_url: str) -> None:
+    """Statistics taken when nobody waited (the night's VACUUM): the claim still finds its rows by
+    primary key, not by a scan of every ticket waiting today (a partial index believed empty)."""
+    import psycopg
+
+    h = Hall(pg_url)
+    clerk = h.open("06", "clerk1")  # serves A only
+    conninfo = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    template = h.issue("A")["id"]
+    with psycopg.connect(conninfo, autocommit=True) as c:  # 5,000 served tickets of past days, then VACUUM
+        c.execute("INSERT INTO tickets (hall_id, zone_id, queue_zone_id, business_date, seq, number, priority, status, "
+                  "rank, queue_key, issued_at, call_count, miss_count, public_token) SELECT hall_id, zone_id, "
+                  "queue_zone_id, business_date - g, seq, number, priority, 'served', rank, queue_key, issued_at, 1, 0, "
+                  "md5(g::text) FROM tickets, generate_series(1, 5000) g WHERE id = %s", (template,))
+        c.execute("UPDATE tickets SET status = 'served' WHERE id = %s", (template,))
+        c.execute("VACUUM ANALYZE tickets")
+    for _ in range(40):
+        h.issue("A")
+    try:
+        with h.c.db.engine.connect() as conn:
+            cur = conn.connection.driver_connection.cursor()
+            cur.execute("SELECT w.id, wz.zone_id, wz.position FROM windows w JOIN window_zones wz "
+                        "ON wz.window_id = w.id WHERE w.code = '06'")
+            window_id, zone_id, pos = cur.fetchone()
+            params = {"window_id": window_id, "day": TODAY, "now": h.clock.now(), "now_key": 36000.0,
+                      "z0": zone_id, "p0": pos}
+            cur.execute(svc._candidates_sql("postgresql", 1, True, svc.PG_CANDIDATES), params)
+            ids = svc._takeable(cur.fetchall())
+            assert len(ids) == svc.PG_CANDIDATES
+            cur.execute("EXPLAIN " + svc._claim_candidate_pg(1), {**params, "ids": ids})
+            claim = [r[0] for r in cur.fetchall()]
+            conn.rollback()
+    finally:
+        h.c.db.dispose()
+    scans = [line.strip() for line in claim if " Scan " in line or line.strip().startswith(("Seq Scan", "Bitmap"))]
+    assert len(scans) == 2 and all("using pk_tickets" in s for s in scans), claim
+    assert clerk is not None

@@ -15,9 +15,9 @@ from sqlalchemy.exc import DBAPIError
 
 from kiosk_server.db import migrate
 from kiosk_server.db.engine import make_engine
-from kiosk_server.db.tables import audit_log, metadata
+from kiosk_server.db.tables import audit_log, in_dialect, metadata
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -67,7 +67,8 @@ def test_upgrade_downgrade_upgrade(engine: Engine) -> None:
 def test_migrated_schema_matches_metadata(migrated: Engine) -> None:
     with migrated.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "include_name": _not_version_table})
+            conn, opts={"compare_type": True, "include_name": _not_version_table,
+                        "include_object": lambda obj, *_: in_dialect(obj, conn.dialect.name)})
         diffs = compare_metadata(context, metadata)
     assert diffs == []
 
@@ -122,3 +123,21 @@ def test_printing_downgrades_and_upgrades_with_data(migrated: Engine) -> None:
     with migrated.connect() as conn:
         assert conn.execute(select(printers.c.id)).all() == [] and conn.execute(select(print_jobs.c.id)).all() == []
         assert set(conn.execute(select(devices.c.printer_id)).scalars()) == {None}
+
+
+def _status_indexes(engine: Engine) -> dict[str, list[str]]:
+    return {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("tickets")
+            if ix["name"].startswith("ix_tickets_status_")}
+
+
+def test_status_index_in_queue_order_on_postgresql(migrated: Engine) -> None:
+    """0005 replaces (status, business_date) by the same in queue order on PostgreSQL, and its
+    downgrade puts it back; SQLite keeps (status, business_date) throughout."""
+    queue_order = ["status", "business_date", "queue_zone_id", "rank", "queue_key", "id", "target_window_id"]
+    pg = migrated.dialect.name == "postgresql"
+    expected = {"ix_tickets_status_queue": queue_order} if pg else {"ix_tickets_status_day": ["status", "business_date"]}
+    assert _status_indexes(migrated) == expected
+    migrate.downgrade(migrated, "0004")
+    assert _status_indexes(migrated) == {"ix_tickets_status_day": ["status", "business_date"]}
+    migrate.upgrade(migrated)
+    assert _status_indexes(migrated) == expected
