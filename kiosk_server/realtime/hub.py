@@ -80,6 +80,7 @@ class _Round:
 
 class EventHub:
     slice = SLICE
+    lazy_s = LAZY_S
 
     def __init__(self, queue_size: int = 1000) -> None:
         self.queue_size = queue_size
@@ -140,7 +141,7 @@ class EventHub:
             self._scheduled = True
             loop.call_soon(loop.call_soon, self._begin)  # behind the answers woken by this commit
         elif self._timer is None:
-            self._timer = loop.call_later(LAZY_S, self._begin)
+            self._timer = loop.call_later(self.lazy_s, self._begin)
 
     def _begin(self, slicing: bool = True) -> None:
         """A round over every screen with a direct writer, `slice` screens per turn of the event
