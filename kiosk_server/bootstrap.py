@@ -169,13 +169,22 @@ class Container:
             self._land(batch, ([], [], e))
             return
         self._in_flight = True
-        done = asyncio.get_running_loop().run_in_executor(self.writer, unit.__exit__, None, None, None)
-        done.add_done_callback(lambda f: self._committed(batch, outcomes, buf, f))
+        loop = asyncio.get_running_loop()
 
-    def _committed(self, batch: list[Any], outcomes: list[Any], buf: list[Any], done: asyncio.Future) -> None:
+        def commit() -> None:
+            # The thread hands the outcome to the loop itself: through run_in_executor's future
+            # it took two turns of the loop, and during a broadcast each turn waits behind a slice.
+            try:
+                unit.__exit__(None, None, None)
+            except Exception as e:
+                loop.call_soon_threadsafe(self._committed, batch, outcomes, buf, e)
+            else:
+                loop.call_soon_threadsafe(self._committed, batch, outcomes, buf, None)
+        self.writer.submit(commit)
+
+    def _committed(self, batch: list[Any], outcomes: list[Any], buf: list[Any], failed: Exception | None) -> None:
         self._in_flight = False
         try:
-            failed = done.exception()
             self._land(batch, ([], [], failed) if failed is not None else (outcomes, [w for _r, w in buf], None))
         finally:
             if self._pending:

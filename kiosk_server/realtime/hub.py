@@ -14,6 +14,14 @@ instead of behind the whole of it (a thousand socket writes take 10-20 ms). Even
 during a round join it: the screens it has not reached yet get them in the same write; those
 it has get them in the next round. A screen's `handed` (the newest seq written to it or queued
 for it) keeps every event to one delivery, in seq order, whichever way it goes.
+
+A round costs a socket write per screen whatever it carries, so the events that only move the
+waiting counts (LAZY: a ticket issued, 50 a second from a hall's kiosks) do not start one: they
+wait up to LAZY_S for company, and go in the same write as the next call, or in a round of
+their own when LAZY_S is up. Nothing is merged or left out: each is still its own frame with its
+own seq, in seq order, and the screens fed through their queue get them at once as before. On
+1,000 screens, a round for every ticket kept the event loop writing nearly all the time, and
+every issuing request waited behind a slice at each of its loop turns (p99 5 -> 41 ms).
 Everything here runs on the event loop's thread."""
 from __future__ import annotations
 
@@ -27,6 +35,8 @@ import orjson
 
 WIRE_CACHE = 4096  # encoded events kept: every screen sends the same text
 SLICE = 128        # direct writes per turn of the event loop (see EventHub._begin)
+LAZY = frozenset({"ticket.issued"})  # events that may wait LAZY_S for a round (see the module's text)
+LAZY_S = 0.25      # a screen's waiting count may lag this much; every call still goes at once
 DIRECT = "hall.direct_frame"  # the ASGI scope extension holding a connection's direct frame writer
 
 Event = dict[str, Any]
@@ -70,6 +80,7 @@ class _Round:
 
 class EventHub:
     slice = SLICE
+    lazy_s = LAZY_S
 
     def __init__(self, queue_size: int = 1000) -> None:
         self.queue_size = queue_size
@@ -82,7 +93,9 @@ class EventHub:
         self.slices = 0
         self._wire: OrderedDict[int, tuple[str, bytes]] = OrderedDict()
         self._pending: list[Event] = []
+        self._urgent = False  # an event in _pending that is not LAZY: the next round starts now
         self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None  # the round for LAZY events only, LAZY_S after the first
         self._round: _Round | None = None
 
     def subscribe(self, zones: Iterable[str] | None = None, session_key: str | None = None) -> Subscriber:
@@ -97,8 +110,9 @@ class EventHub:
         """Hand committed events (in seq order) to every subscriber that wants them: at once to
         those fed through their queue; to those with a direct writer a moment later, once the
         requests whose commit produced the events have had their turn to answer (the
-        request's answer does not wait for a thousand socket writes). Events published while a
-        round of direct writes is under way join it (see `_step`)."""
+        request's answer does not wait for a thousand socket writes), or up to LAZY_S later if
+        they are all LAZY. Urgent events published while a round of direct writes is under way
+        join it, with the LAZY ones before them (see `_step`)."""
         events = list(events)
         if not events:
             return
@@ -109,24 +123,37 @@ class EventHub:
             if sub.direct is None and sub.closed_reason is None:
                 self._enqueue(sub, events if sub.zones is None else [ev for ev in events if sub.wants(ev)])
         self._pending += events
-        if self._round is not None or self._scheduled:
+        if not self._urgent and any(ev["type"] not in LAZY for ev in events):
+            self._urgent = True
+        self._wake()
+
+    def _wake(self) -> None:
+        """Have a round start for the pending events, unless one is under way (it takes them
+        when it ends): now if one of them is urgent, else LAZY_S later."""
+        if self._round is not None or self._scheduled or not self._pending:
             return
-        self._scheduled = True
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # published outside the event loop (a script, a test): no answers to wait for
             self._begin(slicing=False)
             return
-        loop.call_soon(loop.call_soon, self._begin)  # behind the answers woken by this commit
+        if self._urgent:
+            self._scheduled = True
+            loop.call_soon(loop.call_soon, self._begin)  # behind the answers woken by this commit
+        elif self._timer is None:
+            self._timer = loop.call_later(self.lazy_s, self._begin)
 
     def _begin(self, slicing: bool = True) -> None:
         """A round over every screen with a direct writer, `slice` screens per turn of the event
         loop: the requests that arrive meanwhile are served between slices instead of waiting
         for a thousand socket writes."""
         self._scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._round is not None or not self._pending:
             return
-        events, self._pending = self._pending, []
+        events, self._pending, self._urgent = self._pending, [], False
         self._round = _Round(events, [s for s in self.subscribers if s.direct is not None])
         self.rounds += 1
         if slicing:
@@ -138,11 +165,11 @@ class EventHub:
     def _step(self, slicing: bool = True) -> None:
         r = self._round
         assert r is not None
-        if self._pending:  # arrived since the last slice: the screens not yet written get them in the same write
+        if self._urgent:  # arrived since the last slice: the screens not yet written get them in the same write
             r.events += self._pending
             r.late += self._pending
             r.whole = None
-            self._pending = []
+            self._pending, self._urgent = [], False
         end = r.pos + self.slice if slicing else len(r.subs)
         for sub in r.subs[r.pos:end]:
             self._deliver(sub, r)
@@ -151,15 +178,21 @@ class EventHub:
         if r.pos < len(r.subs):
             asyncio.get_running_loop().call_soon(self._step)
             return
-        # The screens written before some events joined the round still need those: another round.
+        # The screens written before some events joined the round still need those (urgent ones
+        # among them: only those make events join): another round now. LAZY ones alone wait.
         self._round = None
-        self._pending = r.late + self._pending
-        if self._pending:
-            if slicing:
-                self._scheduled = True
-                asyncio.get_running_loop().call_soon(self._begin)
-            else:
-                self._begin(slicing=False)
+        if r.late:
+            self._pending = r.late + self._pending
+            self._urgent = True
+        if not self._pending:
+            return
+        if not slicing:
+            self._begin(slicing=False)
+        elif self._urgent:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._begin)
+        else:
+            self._wake()
 
     def _deliver(self, sub: Subscriber, r: _Round) -> None:
         """An idle screen gets all its new events of the round in one socket write; one that is

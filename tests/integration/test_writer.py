@@ -177,3 +177,39 @@ def test_more_requests_than_one_batch_holds_all_get_their_answer(sqlite_url: str
         if c.writer is not None:
             c.writer.shutdown()
         c.db.dispose()
+
+
+def test_a_commit_that_fails_on_the_writer_thread_fails_its_batch_and_the_next_batch_runs(sqlite_url: str):
+    """The writer thread hands the COMMIT's outcome to the loop itself (call_soon_threadsafe):
+    a failure there still reaches every request of the batch, publishes nothing, and does not
+    leave the writer stuck."""
+    from sqlalchemy import event
+
+    p = prepare(sqlite_url)
+    c = bootstrap.build(p.settings, clock=FakeClock())
+    assert c.writer is not None and c.hall is not None
+    fail = [True]
+
+    @event.listens_for(c.db.engine, "commit")
+    def broken_disk(_conn) -> None:  # noqa: ANN001
+        if fail[0]:
+            fail[0] = False
+            raise OSError("disk I/O error")
+
+    async def run() -> tuple[list, list]:
+        sub = c.hub.subscribe()
+        issue = lambda: c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys,  # noqa: E731
+                                 actor=KIOSK, zone_code="A")
+        first = await asyncio.gather(issue(), issue(), return_exceptions=True)
+        after = await issue()
+        got = []
+        while not sub.queue.empty():
+            got.append(sub.queue.get_nowait())
+        return [*first, after], got
+
+    results, events = asyncio.run(asyncio.wait_for(run(), 10))  # a lost outcome would hang its requests
+    assert [type(r).__name__ for r in results[:2]] == ["OSError", "OSError"]
+    assert results[2].ticket["number"] == "A001"  # the failed batch numbered nothing
+    assert [e["ticket"]["number"] for e in events] == ["A001"]
+    c.writer.shutdown()
+    c.db.dispose()

@@ -201,3 +201,55 @@ def test_a_screen_that_joins_during_a_round_misses_nothing():
         assert [seqs_of(w) for w in late.direct.writes] == [[3]]
         assert all(sum((seqs_of(w) for w in s.direct.writes), []) == [1, 2, 3] for s in first)
     asyncio.run(main())
+
+
+def lazy(seq: int) -> dict:
+    return {"seq": seq, "type": "ticket.issued", "zone": "A", "ticket": {"number": f"A{seq:03d}"}, "waiting": {"A": seq}}
+
+
+def test_issued_tickets_wait_for_the_next_call_and_go_in_its_write_in_seq_order():
+    """A ticket issued moves only the waiting counts: it does not cost a round of writes of its
+    own; the next call takes it along, in the same write, in seq order, without waiting."""
+    async def main() -> None:
+        hub = EventHub()
+        hub.lazy_s = 10.0
+        subs = [hub.subscribe() for _ in range(3)]
+        for s in subs:
+            s.direct = FakeWriter()
+        console = hub.subscribe()  # fed by its queue: gets them at once, as before
+        hub.publish([lazy(1)])
+        hub.publish([lazy(2)])
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert all(s.direct.writes == [] for s in subs) and hub.rounds == 0
+        assert [console.queue.get_nowait()["seq"] for _ in range(2)] == [1, 2]
+        hub.publish([ev(3)])
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert all([seqs_of(w) for w in s.direct.writes] == [[1, 2, 3]] for s in subs)
+        assert hub.rounds == 1
+    asyncio.run(main())
+
+
+def test_issued_tickets_alone_go_out_after_lazy_s_in_one_round_and_do_not_join_a_round_under_way():
+    async def main() -> None:
+        hub = EventHub()
+        hub.lazy_s = 0.05
+        hub.slice = 1
+        subs = [hub.subscribe() for _ in range(4)]
+        for s in subs:
+            s.direct = FakeWriter()
+        hub.publish([ev(1)])
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the round is under way: one screen written
+        hub.publish([lazy(2)])  # does not join it: the screens it has not reached get 1 alone
+        hub.publish([lazy(3)])
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert all([seqs_of(w) for w in s.direct.writes] == [[1]] for s in subs) and hub.rounds == 1
+        await asyncio.sleep(0.1)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert all([seqs_of(w) for w in s.direct.writes] == [[1], [2, 3]] for s in subs) and hub.rounds == 2
+    asyncio.run(main())
+
