@@ -253,7 +253,7 @@ class Server:
         self.start_s = time.monotonic() - t0
         if PY_SPY_DIR is not None:  # from here on: the runs, not the start-up
             out = PY_SPY_DIR / f"{self.log_file.stem}.txt"
-            self.spy = subprocess.Popen(["py-spy", "record", "-r", "200", "-f", "raw", "-s", "-o", str(out),
+            self.spy = subprocess.Popen(["py-spy", "record", "-r", "200", "-f", "raw", "-s", "--nonblocking", "-o", str(out),
                                          "-p", str(self.proc.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def pids(self) -> list[int]:
