@@ -136,6 +136,8 @@ def test_healthz_and_metrics(api: Api):
     text = api.get("/metrics").text
     assert "hall_tickets_issued_total 1" in text
     assert 'hall_http_requests_total{method="POST",status="201"} 1' in text
+    counts = {line.split()[0]: int(line.split()[1]) for line in text.splitlines() if line.startswith("hall_write_")}
+    assert counts["hall_write_batched_requests_total"] >= counts["hall_write_batches_total"] >= 1, counts
 
 
 def test_call_next_can_finish_the_current_ticket_in_the_same_step(api: Api):

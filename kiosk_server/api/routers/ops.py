@@ -30,6 +30,10 @@ async def metrics(c: Ctx) -> PlainTextResponse:
               "# TYPE hall_stream_subscribers gauge", f"hall_stream_subscribers {len(c.hub.subscribers)}",
               "# TYPE hall_stream_dropped_total counter", f"hall_stream_dropped_total {c.hub.dropped_subscribers}",
               "# TYPE hall_last_event_seq gauge", f"hall_last_event_seq {c.hub.last_seq}",
+              # SQLite's group commit: requests per transaction is the ratio of the two
+              "# TYPE hall_write_batches_total counter", f"hall_write_batches_total {c.batches}",
+              "# TYPE hall_write_batched_requests_total counter", f"hall_write_batched_requests_total {c.batched_jobs}",
+              "# TYPE hall_write_retries_total counter", f"hall_write_retries_total {c.retries}",
               "# TYPE process_max_rss_bytes gauge",
               f"process_max_rss_bytes {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}"]
     if m is not None:
