@@ -47,8 +47,10 @@ Why not the alternatives:
     `since=N` means for every client, needs a new column, and holds every screen back behind
     the slowest open transaction (an admin import).
   - Numbering "every marked row" on every run: the scan of `seq < 0` walks the index entries
-    of marks already numbered until VACUUM removes them, inside the lock. Runs name their own
-    marks (index lookups); only the sweep scans.
+    of marks already numbered until VACUUM removes them. Runs name their own marks (index
+    lookups); only the sweep scans, and it scans before taking the lock (a sweep that scanned
+    inside it held every worker's numbering, and so every screen, for 40-165 ms under load),
+    then numbers what it found as a run numbers its own marks.
 
 No schema change: the mark lives in `seq` itself (the primary key), whose index serves the
 readers (`seq > N`), the numbering (lookups by mark) and the sweep (`seq < 0`), and SQLite's
@@ -91,8 +93,7 @@ WITH numbered AS (
 UPDATE events SET seq = numbered.seq FROM numbered WHERE events.seq = numbered.mark
 RETURNING numbered.mark, events.seq, events.type, events.at, events.zone, events.payload"""
 _NUMBER_MARKS = _NUMBER.format(marks="SELECT e.seq AS mark FROM events e WHERE e.seq = ANY(%(marks)s::bigint[])")
-_NUMBER_ALL = _NUMBER.format(marks="SELECT e.seq AS mark FROM events e WHERE e.seq < 0 ORDER BY e.seq DESC LIMIT %(n)s")
-_ANY_MARK = "SELECT EXISTS (SELECT 1 FROM events WHERE seq < 0)"
+_FIND_MARKS = "SELECT seq FROM events WHERE seq < 0 ORDER BY seq DESC LIMIT %(n)s"
 
 
 def append(conn: Connection, row: dict[str, Any], wire: dict[str, Any]) -> None:
@@ -136,27 +137,32 @@ def sequence(conn: Connection, marks: Iterable[int] | None = None,
              notes: Iterable[tuple[str, str]] = ()) -> dict[int, int]:
     """PostgreSQL: number committed marked events, in mark order, in one transaction per BATCH
     (on `conn`, which must not be in a transaction). `marks`: these (those already numbered,
-    or not committed, are skipped); None: every committed mark (the sweep). Returns
-    {mark: seq} of the events numbered here; NOTIFY tells the listeners. `notes`: the
-    committed transactions' own NOTIFYs (`notify_after_commit`), sent with the first batch."""
-    todo = sorted(set(marks), reverse=True) if marks is not None else None
-    pending = sorted(set(notes))
-    out: dict[int, int] = {}
-    while True:
-        chunk = None
-        if todo is not None:
-            chunk, todo = todo[:BATCH], todo[BATCH:]
-            if not chunk and not pending:
+    or not committed, are skipped); None: every committed mark (the sweep: found without the
+    lock, then numbered as named marks). Returns {mark: seq} of the events numbered here;
+    NOTIFY tells the listeners. `notes`: the committed transactions' own NOTIFYs
+    (`notify_after_commit`), sent with the first batch."""
+    if marks is None:
+        out: dict[int, int] = {}
+        while True:
+            with conn.begin():  # the oldest committed marks, oldest first; no lock held
+                found = [r[0] for r in raw.cursor(conn).execute(_FIND_MARKS, {"n": BATCH}).fetchall()]
+            out.update(sequence(conn, found, notes))
+            notes = ()
+            if len(found) < BATCH:
                 return out
+    todo = sorted(set(marks), reverse=True)
+    pending = sorted(set(notes))
+    out = {}
+    while True:
+        chunk, todo = todo[:BATCH], todo[BATCH:]
+        if not chunk and not pending:
+            return out
         rows: list[Any] = []
         with conn.begin():
             cur = raw.cursor(conn)
-            if chunk is None or chunk:
+            if chunk:
                 cur.execute(_LOCK, {"k": LOCK_KEY})
-                if chunk is None:
-                    cur.execute(_NUMBER_ALL, {"n": BATCH})
-                else:
-                    cur.execute(_NUMBER_MARKS, {"marks": chunk})
+                cur.execute(_NUMBER_MARKS, {"marks": chunk})
                 rows = cur.fetchall()
                 if rows:  # the events ride in the payload when they fit: no worker reads them back
                     cur.execute(_NOTIFY, {"c": CHANNEL, "s": _payload(rows)})
@@ -164,8 +170,6 @@ def sequence(conn: Connection, marks: Iterable[int] | None = None,
                 cur.execute(_NOTIFY, {"c": channel, "s": payload})
             pending = []
         out.update((r[0], r[1]) for r in rows)
-        if chunk is None and len(rows) < BATCH:
-            return out
 
 
 def _payload(rows: list[Any]) -> str:
@@ -175,12 +179,6 @@ def _payload(rows: list[Any]) -> str:
     from kiosk_server.realtime.pg_listener import payload
     return payload([event_wire({"seq": seq, "type": type_, "at": at, "zone": zone, "payload": doc})
                     for _mark, seq, type_, at, zone, doc in sorted(rows, key=lambda r: r[1])])
-
-
-def any_marks(conn: Connection) -> bool:
-    """PostgreSQL: is any committed event still unnumbered?"""
-    with conn.begin():
-        return bool(raw.cursor(conn).execute(_ANY_MARK).fetchone()[0])
 
 
 class Sequencer:
@@ -267,8 +265,7 @@ class Sequencer:
                     if marks or notes:
                         self._count(sequence(conn, marks, notes))
                     if self.background and time.monotonic() - last_sweep >= SWEEP_S:
-                        if any_marks(conn):
-                            self._count(sequence(conn))
+                        self._count(sequence(conn))
                         last_sweep = time.monotonic()
                     backoff = 0.2
                 except Exception as e:

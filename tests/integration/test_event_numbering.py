@@ -173,6 +173,47 @@ def test_events_a_dead_worker_left_unnumbered_are_invisible_then_numbered_by_ano
     assert [(e["name"], e["seq"]) for e in got] == [("orphan", start + 1), ("next", start + 2)]
 
 
+def test_the_sweep_looks_for_marks_before_it_takes_the_numbering_lock(workers: list[bootstrap.Container],
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    """Its scan of `seq < 0` walks every numbered mark until VACUUM: inside the lock it held
+    every worker's numbering (every screen) for as long. Orphans in order, each once, all the same."""
+    dead, alive = workers[0], workers[1]
+    start = alive.read(queries.last_seq)
+    dead.db.sequencer.committed = lambda conn, buf, notes=(): None
+    for name in ("first", "second", "third"):
+        dead.write(_emit, c=dead, name=name)
+    statements: list[list[str]] = []  # per transaction of the sweep
+
+    class Recording:
+        def __init__(self, cur: Any) -> None:
+            self.cur = cur
+
+        def execute(self, sql: str, params: Any = None) -> Any:
+            statements[-1].append(" ".join(sql.split()))
+            return self.cur.execute(sql, params)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.cur, name)
+
+    real = outbox.raw.cursor
+
+    def recording(conn: Any) -> Recording:  # the sweep takes one cursor per transaction
+        statements.append([])
+        return Recording(real(conn))
+    monkeypatch.setattr(outbox.raw, "cursor", recording)
+    with alive.db.engine.connect() as conn:
+        numbered = outbox.sequence(conn)
+    monkeypatch.undo()
+    assert len(numbered) == 3
+    assert [(e["name"], e["seq"]) for e in alive.read(queries.events_since, alive.hall, start, 100)] == [
+        ("first", start + 1), ("second", start + 2), ("third", start + 3)]
+    locked = [t for t in statements if any("pg_advisory_xact_lock" in q for q in t)]
+    assert locked, statements
+    for t in locked:
+        assert not any("seq < 0" in q for q in t), t  # found outside, numbered by name inside
+    assert any(any("seq < 0" in q for q in t) for t in statements if t not in locked)
+
+
 def test_without_a_listener_events_are_numbered_at_the_commit(workers: list[bootstrap.Container]):
     """The CLI, scripts and tests: numbered before `write` returns; the wire dicts carry the numbers."""
     c = workers[0]
