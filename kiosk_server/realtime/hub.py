@@ -98,6 +98,11 @@ class EventHub:
         self._timer: asyncio.TimerHandle | None = None  # the round for LAZY events only, LAZY_S after the first
         self._round: _Round | None = None
 
+    @property
+    def broadcasting(self) -> bool:
+        """A round of direct writes is under way (it goes on between the loop's other work)."""
+        return self._round is not None
+
     def subscribe(self, zones: Iterable[str] | None = None, session_key: str | None = None) -> Subscriber:
         sub = Subscriber(frozenset(zones) if zones else None, session_key, asyncio.Queue(maxsize=self.queue_size))
         self.subscribers.add(sub)

@@ -213,3 +213,29 @@ def test_a_commit_that_fails_on_the_writer_thread_fails_its_batch_and_the_next_b
     assert [e["ticket"]["number"] for e in events] == ["A001"]
     c.writer.shutdown()
     c.db.dispose()
+
+
+def test_during_a_broadcast_a_batch_commits_on_the_loop_not_through_the_writer_thread(sqlite_url: str,
+                                                                                     monkeypatch):  # noqa: ANN001
+    """While the loop writes a call to every screen, a thread waits for the interpreter lock
+    (twice a commit): the batch then commits where it ran. Outside a broadcast, the thread."""
+    p = prepare(sqlite_url)
+    c = bootstrap.build(p.settings, clock=FakeClock())
+    assert c.writer is not None
+    handed: list[object] = []
+    real_submit = c.writer.submit
+    monkeypatch.setattr(c.writer, "submit", lambda fn, *a, **k: handed.append(fn) or real_submit(fn, *a, **k))
+    broadcasting = [True]
+    monkeypatch.setattr(type(c.hub), "broadcasting", property(lambda _hub: broadcasting[0]))
+
+    async def issue(n: int) -> list:
+        return await asyncio.gather(*(c.submit(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys,
+                                               actor=KIOSK, zone_code="A") for _ in range(n)))
+
+    during = asyncio.run(issue(3))
+    assert handed == [] and [r.ticket["number"] for r in during] == ["A001", "A002", "A003"]
+    broadcasting[0] = False
+    after = asyncio.run(issue(2))
+    assert len(handed) == 1 and [r.ticket["number"] for r in after] == ["A004", "A005"]
+    with c.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(T.tickets)).scalar_one() == 5
