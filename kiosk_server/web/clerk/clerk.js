@@ -144,6 +144,7 @@ function toLogin(message, kind) {
 }
 
 function sessionLost() {
+  if (!S.session) return;  // signed out already: a late 401 (the stream, a refresh) is not news
   clearSession();
   toLogin(t('clerk.session_expired'), 'error');
 }
@@ -157,6 +158,7 @@ async function signOut() {
       if (!(e instanceof ApiError && e.status === 401)) { failed(e); return; }  // e.g. a ticket still called
     }
   }
+  stopLive();  // the server closes this session's stream at logout: not a session lost
   try { await api('/api/v1/auth/logout', { method: 'POST' }); } catch (_) { /* gone already */ }
   clearSession();
   toLogin(t('clerk.signed_out'), 'ok');
