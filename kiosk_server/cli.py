@@ -241,15 +241,14 @@ def _demo_passwords_in_force(engine: Any) -> list[str]:
 
 
 def _run_uvicorn(config_path: str, settings: Any, overrides: dict[str, Any]) -> None:
-    import uvicorn
-
-    from kiosk_server.realtime.wsprotocol import PROTOCOL
+    from kiosk_server import supervise
     os.environ["HALL_CONFIG"] = str(Path(config_path).resolve())
     os.environ["HALL_RUNTIME"] = json.dumps(overrides)
-    uvicorn.run("kiosk_server.asgi:create", factory=True, host=settings.server.bind, port=settings.server.port,
-                workers=settings.server.workers, ws=PROTOCOL, ws_per_message_deflate=False,
-                access_log=settings.server.access_log,
-                log_config=None, lifespan="on", timeout_graceful_shutdown=5)
+    options = {"host": settings.server.bind, "port": settings.server.port, "workers": settings.server.workers,
+               "access_log": settings.server.access_log}
+    if settings.server.workers > 1:  # the supervisor needs none of what the checks imported
+        supervise.exec_supervisor(options)
+    supervise.run(options)
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
