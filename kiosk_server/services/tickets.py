@@ -133,10 +133,14 @@ def position(conn: Connection, t: dict[str, Any]) -> int:
 
 
 def estimated_wait_s(conn: Connection, hall: Hall, zone: dict[str, Any], ahead: int) -> int:
+    """The wait estimate, counting the zone's open windows now."""
+    return wait_estimate(hall, zone, ahead, raw.one(conn, _OPEN_WINDOWS_RAW, {"zone_id": zone["id"], "yes": True})[0])
+
+
+def wait_estimate(hall: Hall, zone: dict[str, Any], ahead: int, open_windows: int) -> int:
     """Rolling average service time of the zone × people ahead ÷ open windows serving it."""
-    open_windows = conn.execute(_OPEN_WINDOWS, {"zone_id": zone["id"]}).scalar_one()
     avg = zone.get("avg_service_s") or hall.default_service_s
-    return int(round(avg * ahead / max(1, open_windows)))
+    return round(avg * ahead / max(1, open_windows))
 
 
 def zone_is_open(conn: Connection, hall: Hall, zone: dict[str, Any], now: datetime) -> bool:
@@ -223,15 +227,15 @@ def _window_ref(w: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- issuing
 
 # Issuing runs on the driver (db/raw.py): five short statements, no SQLAlchemy per-execute cost.
-_ZONE_RAW = raw.Sql(
-    "SELECT z.id, z.code, z.name, z.prefix, z.daily_quota, z.opening_hours, z.enabled, z.avg_service_s "
-    "FROM zones z WHERE z.hall_id = :hall_id AND z.code = :code")
-# The same, with the open windows serving the zone (for the wait estimate) in the same round trip.
-_ZONE_WINDOWS_RAW = raw.Sql(
-    "SELECT z.id, z.code, z.name, z.prefix, z.daily_quota, z.opening_hours, z.enabled, z.avg_service_s, "
-    "(SELECT count(*) FROM windows JOIN window_zones ON window_zones.window_id = windows.id "
-    "WHERE window_zones.zone_id = z.id AND windows.state = 'open' AND windows.enabled = :yes) "
-    "FROM zones z WHERE z.hall_id = :hall_id AND z.code = :code")
+# The open windows serving a zone (`{zone}`: a parameter, or the zone row's id), for the estimate.
+_OPEN_WINDOWS = ("SELECT count(*) FROM windows JOIN window_zones ON window_zones.window_id = windows.id "
+                 "WHERE window_zones.zone_id = {zone} AND windows.state = 'open' AND windows.enabled = :yes")
+_OPEN_WINDOWS_RAW = raw.Sql(_OPEN_WINDOWS.format(zone=":zone_id"))
+_ZONE_COLS = "z.id, z.code, z.name, z.prefix, z.daily_quota, z.opening_hours, z.enabled, z.avg_service_s"
+_ZONE_RAW = raw.Sql(f"SELECT {_ZONE_COLS} FROM zones z WHERE z.hall_id = :hall_id AND z.code = :code")
+# The same, with the open windows serving the zone in the same round trip (not kept yet: see OpenWindowCounts).
+_ZONE_WINDOWS_RAW = raw.Sql(f"SELECT {_ZONE_COLS}, ({_OPEN_WINDOWS.format(zone='z.id')}) "
+                            "FROM zones z WHERE z.hall_id = :hall_id AND z.code = :code")
 _MATTER_RAW = raw.Sql("SELECT id, code, name FROM matters WHERE zone_id = :zone_id AND code = :code AND enabled = :yes")
 # One atomic statement advances the day's counter (and the zone's waiting count) and returns both.
 _NEXT_NUMBER_RAW = raw.Sql(
@@ -244,12 +248,6 @@ _INSERT_TICKET_RAW = raw.Sql(
     "application_number, issued_by) VALUES (:hall_id, :zone_id, :zone_id, :matter_id, :day, :seq, :number, "
     ":priority, 'waiting', :rank, :queue_key, :issued_at, 0, 0, :public_token, :phone_enc, :phone_hash, "
     ":appointment_code, :application_number, :issued_by) RETURNING id")
-_OPEN_WINDOWS = (
-    select(func.count()).select_from(T.windows.join(T.window_zones, T.window_zones.c.window_id == T.windows.c.id))
-    .where(T.window_zones.c.zone_id == bindparam("zone_id"), T.windows.c.state == WindowState.OPEN.value,
-           T.windows.c.enabled.is_(True)))
-
-
 class OpenWindowCounts:
     """The open windows serving each zone, kept between requests for the wait estimate.
 
@@ -343,13 +341,12 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
             open_windows.put(zone_code, known, generation)
     ev = append_event(conn, hall_id=hall.id, type="ticket.issued", at=now, zone=zone["code"],
                       payload={"ticket": _ticket_ref(row, zone["code"]), "waiting": {zone["code"]: waiting}})
-    avg = zone["avg_service_s"] or hall.default_service_s
     result = {
         "id": row["id"], "number": number,
         "zone": {"code": zone["code"], "name": zone["name"]},
         "matter": {"code": matter[1], "name": matter[2]} if matter else None,
         "priority": str(priority), "status": TicketStatus.WAITING.value,
-        "waiting_ahead": ahead, "estimated_wait_s": int(round(avg * ahead / max(1, known))),
+        "waiting_ahead": ahead, "estimated_wait_s": wait_estimate(hall, zone, ahead, known),
         "issued_at": now, "business_date": today, "public_token": row["public_token"],
         "status_url": f"{status_base_url or ''}/t/{row['public_token']}", "print": None,
     }
