@@ -255,12 +255,22 @@ export function showToken(device, token) {
   $('tk-url').value = `${location.origin}${page}?token=${encodeURIComponent(token)}`;
   say($('tk-msg'), '');
   const dlg = $('dlg-token');
+  // The token leaves the page as the dialog closes. The 'close' event comes a
+  // task after the dialog is hidden, so the button's submit and Escape's cancel
+  // wipe it first; 'close' covers every other way out.
+  const wipe = () => {
+    $('tk-value').value = '';
+    $('tk-url').value = '';
+  };
+  const done = new AbortController();
+  dlg.querySelector('form').addEventListener('submit', wipe, { signal: done.signal });
+  dlg.addEventListener('cancel', wipe, { signal: done.signal });
   return new Promise((resolve) => {
     dlg.addEventListener('close', () => {
-      $('tk-value').value = '';  // gone from the page once closed
-      $('tk-url').value = '';
+      wipe();
+      done.abort();
       resolve();
-    }, { once: true });
+    }, { signal: done.signal });
     dlg.showModal();
     $('tk-copy').focus();
   });
