@@ -162,7 +162,9 @@ def sequence(conn: Connection, marks: Iterable[int] | None = None,
             cur = raw.cursor(conn)
             if chunk:
                 cur.execute(_LOCK, {"k": LOCK_KEY})
-                cur.execute(_NUMBER_MARKS, {"marks": chunk})
+                # Planned for its marks every time: a plan cached while `events` was small
+                # (a new hall, the benchmark) joined by reading the whole table, ever longer.
+                cur.execute(_NUMBER_MARKS, {"marks": chunk}, prepare=False)
                 rows = cur.fetchall()
                 if rows:  # the events ride in the payload when they fit: no worker reads them back
                     cur.execute(_NOTIFY, {"c": CHANNEL, "s": _payload(rows)})
