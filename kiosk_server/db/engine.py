@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
-from kiosk_server.db import outbox
+from kiosk_server.db import outbox, raw
 
 
 def resolve_url(url: str, base_dir: str = ".") -> str:
@@ -103,6 +103,7 @@ class Database:
             notes: set = set()
             conn.info[outbox.BUFFER] = buf
             conn.info[outbox.NOTES] = notes
+            conn.info[raw.DEFERRED] = []
             try:
                 with conn.begin():
                     yield conn
@@ -110,6 +111,7 @@ class Database:
             finally:
                 conn.info.pop(outbox.BUFFER, None)
                 conn.info.pop(outbox.NOTES, None)
+                conn.info.pop(raw.DEFERRED, None)
             if (buf or notes) and self.sequencer is not None:
                 self.sequencer.committed(conn, buf, notes)
 

@@ -121,15 +121,30 @@ def notify_after_commit(conn: Connection, channel: str, payload: str) -> None:
 
 def flush(conn: Connection, buf: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     """Insert the transaction's events, just before COMMIT. SQLite: with their seq. PostgreSQL:
-    with their marks (negative), numbered after the COMMIT (`Sequencer.committed`)."""
-    if not buf:
-        return
+    with their marks (negative), numbered after the COMMIT (`Sequencer.committed`), in one round
+    trip with the writes the transaction deferred (raw.defer), those first."""
     dialect = conn.dialect.name
-    cur = raw.cursor(conn)
+    deferred = conn.info.get(raw.DEFERRED) or []
+    if not buf and not deferred:
+        return
     sql = _INSERT[dialect]
-    for row, wire in buf:
-        cur.execute(sql, {"hall_id": row["hall_id"], "type": row["type"], "at": raw.stamp(dialect, row["at"]),
-                          "zone": row["zone"], "payload": raw.doc(dialect, row["payload"])})
+    params = [{"hall_id": row["hall_id"], "type": row["type"], "at": raw.stamp(dialect, row["at"]),
+               "zone": row["zone"], "payload": raw.doc(dialect, row["payload"])} for row, _wire in buf]
+    if dialect != "postgresql":
+        cur = raw.cursor(conn)
+        for (_row, wire), p in zip(buf, params, strict=True):
+            cur.execute(sql, p)
+            wire["seq"] = cur.fetchone()[0]
+        return
+    cursors = []
+    with raw.pipeline(conn):
+        for text, p in deferred:
+            raw.cursor(conn).execute(text, p)
+        deferred.clear()
+        for p in params:
+            cursors.append(raw.cursor(conn))
+            cursors[-1].execute(sql, p)
+    for (_row, wire), cur in zip(buf, cursors, strict=True):
         wire["seq"] = cur.fetchone()[0]
 
 

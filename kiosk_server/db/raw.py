@@ -18,6 +18,8 @@ belong here, each next to the use case that runs it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -53,6 +55,32 @@ def run(conn: Connection, sql: Sql, params: dict[str, Any] | None = None) -> Any
 
 def one(conn: Connection, sql: Sql, params: dict[str, Any] | None = None) -> tuple[Any, ...] | None:
     return run(conn, sql, params).fetchone()  # type: ignore[no-any-return]
+
+
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the statements executed inside go to the server together and their results
+    are read at the end: one round trip (psycopg's pipeline mode; the implicit BEGIN rides along).
+    Fetch only after the block. SQLite: nothing (there are no round trips)."""
+    if conn.dialect.name == "postgresql":
+        with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+            yield
+    else:
+        yield
+
+
+DEFERRED = "deferred_writes"  # conn.info: PostgreSQL writes sent with the events, just before COMMIT
+
+
+def defer(conn: Connection, sql: Sql, params: dict[str, Any]) -> None:
+    """A write that nothing in the transaction reads back or refers to before COMMIT: on
+    PostgreSQL it goes with the transaction's events in one round trip (outbox.flush; a failure
+    there fails the transaction as it would have here). Elsewhere it runs now."""
+    queue = conn.info.get(DEFERRED)
+    if queue is None or conn.dialect.name != "postgresql":
+        cursor(conn).execute(sql[conn.dialect.name], params)
+    else:
+        queue.append((sql.postgresql, params))
 
 
 def execute(conn: Connection, text: str) -> None:

@@ -236,18 +236,24 @@ _ZONE_RAW = raw.Sql(f"SELECT {_ZONE_COLS} FROM zones z WHERE z.hall_id = :hall_i
 # The same, with the open windows serving the zone in the same round trip (not kept yet: see OpenWindowCounts).
 _ZONE_WINDOWS_RAW = raw.Sql(f"SELECT {_ZONE_COLS}, ({_OPEN_WINDOWS.format(zone='z.id')}) "
                             "FROM zones z WHERE z.hall_id = :hall_id AND z.code = :code")
-_MATTER_RAW = raw.Sql("SELECT id, code, name FROM matters WHERE zone_id = :zone_id AND code = :code AND enabled = :yes")
-# One atomic statement advances the day's counter (and the zone's waiting count) and returns both.
-_NEXT_NUMBER_RAW = raw.Sql(
-    "INSERT INTO counters (zone_id, business_date, value, waiting) VALUES (:zone_id, :day, 1, 1) "
-    "ON CONFLICT (zone_id, business_date) DO UPDATE SET value = counters.value + 1, waiting = counters.waiting + 1 "
-    "RETURNING value, waiting")
-_INSERT_TICKET_RAW = raw.Sql(
-    "INSERT INTO tickets (hall_id, zone_id, queue_zone_id, matter_id, business_date, seq, number, priority, status, "
-    "rank, queue_key, issued_at, call_count, miss_count, public_token, phone_enc, phone_hash, appointment_code, "
-    "application_number, issued_by) VALUES (:hall_id, :zone_id, :zone_id, :matter_id, :day, :seq, :number, "
-    ":priority, 'waiting', :rank, :queue_key, :issued_at, 0, 0, :public_token, :phone_enc, :phone_hash, "
-    ":appointment_code, :application_number, :issued_by) RETURNING id")
+# The zone is named by its code, so that the three statements that open an issue need no answer
+# from each other: on PostgreSQL they go in one round trip (raw.pipeline) with the BEGIN.
+_MATTER_RAW = raw.Sql("SELECT m.id, m.code, m.name FROM matters m JOIN zones z ON z.id = m.zone_id "
+                      "WHERE z.hall_id = :hall_id AND z.code = :zone AND m.code = :code AND m.enabled = :yes")
+# One atomic statement advances the day's counter (and the zone's waiting count) and returns both;
+# on PostgreSQL also the new ticket's id, so that nothing waits for the ticket's insert. No row
+# when there is no such zone.
+_NEXT_NUMBER = ("INSERT INTO counters (zone_id, business_date, value, waiting) SELECT z.id, :day, 1, 1 FROM zones z "
+                "WHERE z.hall_id = :hall_id AND z.code = :code ON CONFLICT (zone_id, business_date) DO UPDATE "
+                "SET value = counters.value + 1, waiting = counters.waiting + 1 RETURNING value, waiting")
+_NEXT_NUMBER_RAW = raw.Sql(_NEXT_NUMBER, pg=_NEXT_NUMBER + ", nextval('tickets_id_seq')")
+_TICKET_INSERT = ("INSERT INTO tickets ({id}hall_id, zone_id, queue_zone_id, matter_id, business_date, seq, number, "
+                  "priority, status, rank, queue_key, issued_at, call_count, miss_count, public_token, phone_enc, "
+                  "phone_hash, appointment_code, application_number, issued_by) VALUES ({new}:hall_id, :zone_id, "
+                  ":zone_id, :matter_id, :day, :seq, :number, :priority, 'waiting', :rank, :queue_key, :issued_at, 0, 0, "
+                  ":public_token, :phone_enc, :phone_hash, :appointment_code, :application_number, :issued_by)")
+_INSERT_TICKET_RAW = raw.Sql(_TICKET_INSERT.format(id="", new="") + " RETURNING id",
+                             pg=_TICKET_INSERT.format(id="id, ", new=":id, "))
 class OpenWindowCounts:
     """The open windows serving each zone, kept between requests for the wait estimate.
 
@@ -281,39 +287,46 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
                  appointment_code: str | None = None, application_number: str | None = None,
                  ignore_opening_hours: bool = False, status_base_url: str | None = None,
                  lang: str = "zh-CN", appointment_slot_s: float | None = None,
-                 open_windows: OpenWindowCounts | None = None) -> Outcome:
+                 open_windows: OpenWindowCounts | None = None, last_write: bool = False) -> Outcome:
     """Issue a ticket. A kiosk with a printer gets its slip queued in the same transaction
     (`print`: {"job_id", "state"}; printed by the spooler after the commit, never here);
     `status_base_url` is the public address the ticket's QR code points at, `lang` the slip's.
     `appointment_slot_s` (seconds after local midnight of the booked slot's start; see
     services/appointments.py) makes it an appointment ticket, ordered by its slot.
-    `open_windows`: the process's counts of open windows, when it keeps them."""
+    `open_windows`: the process's counts of open windows, when it keeps them. `last_write`: the
+    caller writes nothing after this that refers to the ticket, so its insert may be deferred
+    (raw.defer: on PostgreSQL it goes with the event, one round trip less).
+
+    PostgreSQL: three round trips (BEGIN, zone, counter | ticket, event | COMMIT) where one per
+    statement made six; the zone's counter row, locked from the first, is held the shorter."""
     now = clock.now()
     today = business_date(now, hall.tz)
     d = conn.dialect.name
-    cur = raw.cursor(conn)
     known = open_windows.get(zone_code) if open_windows is not None else None
     generation = open_windows.generation if open_windows is not None else 0
-    cur.execute((_ZONE_RAW if known is not None else _ZONE_WINDOWS_RAW)[d],
-                {"hall_id": hall.id, "code": zone_code, "yes": True})
-    z = cur.fetchone()
+    day = raw.day(d, today)
+    # The counter advances before the checks below: one that refuses rolls it back with the rest.
+    # One atomic statement advances it; the unique constraint on (zone, business_date, seq) makes
+    # a duplicate number impossible even if this were wrong.
+    with raw.pipeline(conn):
+        zone_cur, number_cur = raw.cursor(conn), raw.cursor(conn)
+        zone_cur.execute((_ZONE_RAW if known is not None else _ZONE_WINDOWS_RAW)[d],
+                         {"hall_id": hall.id, "code": zone_code, "yes": True})
+        if matter_code is not None:
+            matter_cur = raw.cursor(conn)
+            matter_cur.execute(_MATTER_RAW[d], {"hall_id": hall.id, "zone": zone_code, "code": matter_code, "yes": True})
+        number_cur.execute(_NEXT_NUMBER_RAW[d], {"hall_id": hall.id, "code": zone_code, "day": day})
+    z, numbered = zone_cur.fetchone(), number_cur.fetchone()  # each read to its end (SQLite: no statement left running)
+    matter = matter_cur.fetchone() if matter_code is not None else None
     if z is None:
         raise NotFound("zone_not_found", zone=zone_code)
     zone = {"id": z[0], "code": z[1], "name": z[2], "prefix": z[3], "daily_quota": z[4],
             "opening_hours": raw.read_doc(z[5]), "enabled": bool(z[6]), "avg_service_s": z[7]}
-    matter = None
-    if matter_code is not None:
-        cur.execute(_MATTER_RAW[d], {"zone_id": zone["id"], "code": matter_code, "yes": True})
-        matter = cur.fetchone()
-        if matter is None:
-            raise NotFound("matter_not_found", matter=matter_code)
+    if matter_code is not None and matter is None:
+        raise NotFound("matter_not_found", matter=matter_code)
     if not (zone["enabled"] and (ignore_opening_hours or zone_is_open(conn, hall, zone, now))):
         raise Conflict("zone_closed", zone=zone["name"])
-    # One atomic statement advances the day's counter; the unique constraint on
-    # (zone, business_date, seq) makes a duplicate number impossible even if this were wrong.
-    day = raw.day(d, today)
-    cur.execute(_NEXT_NUMBER_RAW[d], {"zone_id": zone["id"], "day": day})
-    seq, waiting = cur.fetchone()
+    seq, waiting, *new_id = numbered
     if seq > zone["daily_quota"]:
         raise Conflict("quota_reached", zone=zone["name"])  # rolls back: the counter does not move
     number = format_number(zone["prefix"], seq, 3 if zone["daily_quota"] <= 999 else 4)
@@ -327,12 +340,19 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
         "queue_key": key + seq * 1e-7,  # strictly increasing within a zone (and a slot)
         "public_token": public_token(now),
     }
-    cur.execute(_INSERT_TICKET_RAW[d], {
-        **row, "day": day, "issued_at": raw.stamp(d, now),
-        "phone_enc": keys.encrypt(phone, b"ticket.phone") if phone else None,
-        "phone_hash": keys.lookup_hash("phone", phone) if phone else None,
-        "appointment_code": appointment_code, "application_number": application_number, "issued_by": actor.name})
-    row["id"] = cur.fetchone()[0]
+    values = {**row, "day": day, "issued_at": raw.stamp(d, now),
+              "phone_enc": keys.encrypt(phone, b"ticket.phone") if phone else None,
+              "phone_hash": keys.lookup_hash("phone", phone) if phone else None,
+              "appointment_code": appointment_code, "application_number": application_number,
+              "issued_by": actor.name}
+    if new_id:  # PostgreSQL: the id came with the number
+        row["id"] = values["id"] = new_id[0]
+        if last_write and actor.printer_id is None:  # a print job would refer to the ticket
+            raw.defer(conn, _INSERT_TICKET_RAW, values)
+        else:
+            raw.cursor(conn).execute(_INSERT_TICKET_RAW[d], values)
+    else:
+        row["id"] = raw.run(conn, _INSERT_TICKET_RAW, values).fetchone()[0]
     # A new normal ticket is last in its zone: everyone waiting is ahead of it.
     ahead = waiting - 1 if rank == QueueRank.NORMAL else position(conn, row)
     if known is None:

@@ -73,7 +73,7 @@ async def issue_answer(c: Any, idempotency: Any, actor: Any, body: TicketCreate,
             out = await c.submit(appointments.check_in, code=body.appointment_code, zone=body.zone, **common)
         else:
             out = await c.submit(svc.issue_ticket, zone_code=body.zone, matter_code=body.matter,
-                                 priority=body.priority, **common)
+                                 priority=body.priority, last_write=True, **common)
         return issued(c, actor, out, lang)
 
     if idempotency_key is None:

@@ -1,0 +1,89 @@
+"""PostgreSQL: issuing a ticket waits on the server four times, not once per statement (six):
+BEGIN (psycopg waits for it alone); the zone and its counter in one round trip
+(services/tickets.py); the ticket and its event in one (raw.defer, outbox.flush); COMMIT. On a busy hall each wait is a thread handing over the
+interpreter and a server process woken, and the zone's counter row stays locked through them."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from kiosk_server import bootstrap
+from kiosk_server.db import tables as T
+from kiosk_server.services import tickets as svc
+from tests.integration.test_event_numbering import KIOSK
+from tests.support.hall import FakeClock, prepare
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def hall(pg_url: str) -> Iterator[bootstrap.Container]:
+    c = bootstrap.build(prepare(pg_url).settings, clock=FakeClock())
+    c.db.sequencer.committed = lambda conn, buf, notes=(): None  # the numbering's own round trips aside
+    try:
+        yield c
+    finally:
+        c.db.dispose()
+
+
+def _issue(c: bootstrap.Container, **kw: Any) -> dict[str, Any]:
+    return c.write(svc.issue_ticket, hall=c.hall, clock=c.clock, keys=c.keys, actor=KIOSK, zone_code="A",
+                   open_windows=c.open_windows, **kw).ticket
+
+
+def _round_trips(c: bootstrap.Container, tmp_path: Any, fn: Any) -> tuple[Any, list[str]]:
+    """fn()'s result, and the server's ReadyForQuery answers meanwhile: one per Sync or simple
+    query, each a wait for the server (libpq's protocol trace of the connections used)."""
+    path = tmp_path / "trace.txt"
+    with open(path, "w", encoding="utf-8") as f:
+        def checkout(dbapi_conn: Any, _rec: Any, _proxy: Any) -> None:
+            dbapi_conn.pgconn.trace(f.fileno())
+
+        def checkin(dbapi_conn: Any, _rec: Any) -> None:
+            dbapi_conn.pgconn.untrace()
+        event.listen(c.db.engine, "checkout", checkout)
+        event.listen(c.db.engine, "checkin", checkin)
+        try:
+            out = fn()
+        finally:
+            event.remove(c.db.engine, "checkout", checkout)
+            event.remove(c.db.engine, "checkin", checkin)
+    return out, [line for line in path.read_text(encoding="utf-8").splitlines() if "ReadyForQuery" in line]
+
+
+@pytest.mark.parametrize("last_write, expected", [(True, 4), (False, 5)])
+def test_issuing_waits_on_the_server_four_times(hall: bootstrap.Container, tmp_path: Any,
+                                                 last_write: bool, expected: int) -> None:
+    _issue(hall)  # the pool's connection made, the open windows counted
+    t, trips = _round_trips(hall, tmp_path, lambda: _issue(hall, last_write=last_write))
+    assert len(trips) == expected, trips
+    with hall.db.read() as conn:  # and all of it is there
+        row = conn.execute(select(T.tickets.c.id, T.tickets.c.number).where(T.tickets.c.id == t["id"])).one()
+        assert tuple(row) == (t["id"], t["number"])
+        assert conn.execute(select(func.count()).select_from(T.events).where(
+            T.events.c.type == "ticket.issued")).scalar_one() == 2
+
+
+def test_a_deferred_insert_that_fails_takes_the_whole_issue_back(hall: bootstrap.Container,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ticket's insert fails with the event, after the number was taken: nothing is left of
+    it, the counter included, and the next ticket gets the number."""
+    first = _issue(hall, last_write=True)
+
+    def counts() -> tuple[int, int, int]:
+        with hall.db.read() as conn:
+            return (conn.execute(select(func.count()).select_from(T.tickets)).scalar_one(),
+                    conn.execute(select(func.count()).select_from(T.events)).scalar_one(),
+                    conn.execute(select(T.counters.c.value).join(T.zones, T.zones.c.id == T.counters.c.zone_id)
+                                 .where(T.zones.c.code == "A")).scalar_one())
+    before = counts()
+    assert before[0] == 1 and before[2] == 1
+    monkeypatch.setattr(svc, "public_token", lambda now: first["public_token"])  # a unique column: refused
+    with pytest.raises(Exception, match="public_token"):
+        _issue(hall, last_write=True)
+    monkeypatch.undo()
+    assert counts() == before
+    assert _issue(hall, last_write=True)["number"] == "A002"
