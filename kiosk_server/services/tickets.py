@@ -436,10 +436,12 @@ _WINDOW_RAW = raw.Sql(
 _TICKET_COLS = ("id, number, zone_id, queue_zone_id, matter_id, business_date, priority, status, rank, issued_at, "
                 "called_at, started_at, served_at, call_count, window_id")
 _TICKET_KEYS = tuple(c.strip() for c in _TICKET_COLS.split(","))
-# Spelled as the partial unique index's condition, so that SQLite uses that index.
-_ACTIVE_RAW = raw.Sql(f"SELECT {_TICKET_COLS} FROM tickets WHERE window_id = :window_id "
-                      "AND status IN ('called', 'serving')")
-_WINDOW_ZONES_RAW = raw.Sql("SELECT zone_id, position FROM window_zones WHERE window_id = :window_id "
+# The window's active ticket and zones by the window's code: no need to wait for its row first.
+# The active ticket's condition is spelled as the partial unique index's, so that SQLite uses it.
+_WINDOW_ID = "(SELECT id FROM windows WHERE hall_id = :hall_id AND code = :code)"
+_ACTIVE_BY_CODE_RAW = raw.Sql(f"SELECT {_TICKET_COLS} FROM tickets WHERE window_id = {_WINDOW_ID} "
+                              "AND status IN ('called', 'serving')")
+_WINDOW_ZONES_RAW = raw.Sql(f"SELECT zone_id, position FROM window_zones WHERE window_id = {_WINDOW_ID} "
                             "ORDER BY position")
 _ZONE_CODES_RAW = raw.Sql("SELECT id, code FROM zones WHERE id IN (:a, :b)")
 _TAKE_WAITING_RAW = raw.Sql("UPDATE counters SET waiting = waiting - 1 WHERE zone_id = :zone_id AND business_date = :day "
@@ -598,9 +600,7 @@ def _ticket_row(values: tuple[Any, ...]) -> dict[str, Any]:
     return t
 
 
-def _fast_window(cur: Any, d: str, hall: Hall, code: str, actor: Actor) -> dict[str, Any]:
-    cur.execute(_WINDOW_RAW[d], {"hall_id": hall.id, "code": code})
-    r = cur.fetchone()
+def _window_from(r: tuple[Any, ...] | None, code: str, actor: Actor) -> dict[str, Any]:
     if r is None or not r[6]:
         raise NotFound("window_not_found", window=code)
     w = {"id": r[0], "code": r[1], "name": r[2], "state": r[3], "clerk_id": r[4], "consecutive_priority": r[5],
@@ -609,38 +609,42 @@ def _fast_window(cur: Any, d: str, hall: Hall, code: str, actor: Actor) -> dict[
     return w
 
 
-def _zone_codes(cur: Any, d: str, *ids: int) -> dict[int, str]:
-    cur.execute(_ZONE_CODES_RAW[d], {"a": ids[0], "b": ids[-1]})
-    return dict(cur.fetchall())
+def _run(conn: Connection, sql: raw.Sql, params: dict[str, Any]) -> Any:
+    """Execute on a cursor of its own (in a raw.pipeline, read it after the block)."""
+    cur = raw.cursor(conn)
+    cur.execute(sql[conn.dialect.name], params)
+    return cur
 
 
-def _history_raw(cur: Any, d: str, t: dict[str, Any], *, action: str, frm: str, to: str, at: Any,
+def _history_raw(conn: Connection, t: dict[str, Any], *, action: str, frm: str, to: str, at: Any,
                  window_id: int, actor: Actor) -> None:
-    cur.execute(_HISTORY_RAW[d], {"ticket_id": t["id"], "at": at, "action": action, "from_status": frm,
-                                  "to_status": to, "window_id": window_id, "actor": actor.name})
+    """Nothing in call-next reads the history it writes: deferred (raw.defer)."""
+    raw.defer(conn, _HISTORY_RAW, {"ticket_id": t["id"], "at": at, "action": action, "from_status": frm,
+                                   "to_status": to, "window_id": window_id, "actor": actor.name})
 
 
-def _finish_active(conn: Connection, cur: Any, d: str, hall: Hall, w: dict[str, Any], t: dict[str, Any],
+def _finish_active(conn: Connection, d: str, hall: Hall, w: dict[str, Any], t: dict[str, Any],
                    now: datetime, actor: Actor) -> tuple[list[Event], dict[str, Any] | None]:
     """办结 the window's ticket (starting it first if it was only called: its service ran from
-    the call), as start + finish would, in four statements. Returns its events and the
-    parameters of the zone's rolling average update (_SERVICE_AVG_RAW), which the caller runs
-    last: see call_next."""
+    the call), as start + finish would: one round trip, the history deferred. Returns its events
+    and the parameters of the zone's rolling average update (_SERVICE_AVG_RAW), which the caller
+    runs last: see call_next."""
     stamp = raw.stamp(d, now)
     began = t["started_at"] or t["called_at"]
-    cur.execute(_FINISH_RAW[d], {"id": t["id"], "now": stamp, "started_at": raw.stamp(d, began)})
-    codes = _zone_codes(cur, d, t["queue_zone_id"], t["zone_id"])
-    cur.execute(_WAITING_RAW[d], {"zone_id": t["queue_zone_id"], "day": raw.day(d, t["business_date"])})
-    r = cur.fetchone()
+    with raw.pipeline(conn):  # finished before the claim: a window holds one active ticket (unique index)
+        _run(conn, _FINISH_RAW, {"id": t["id"], "now": stamp, "started_at": raw.stamp(d, began)})
+        codes_cur = _run(conn, _ZONE_CODES_RAW, {"a": t["queue_zone_id"], "b": t["zone_id"]})
+        waiting_cur = _run(conn, _WAITING_RAW, {"zone_id": t["queue_zone_id"], "day": raw.day(d, t["business_date"])})
+    codes, r = dict(codes_cur.fetchall()), waiting_cur.fetchone()
     payload = {"ticket": _ticket_ref(t, codes[t["zone_id"]]), "window": _window_ref(w),
                "waiting": {codes[t["queue_zone_id"]]: r[0] if r else 0}}
     events = []
     if t["status"] == TicketStatus.CALLED:
-        _history_raw(cur, d, t, action="start", frm=TicketStatus.CALLED, to=TicketStatus.SERVING, at=stamp,
+        _history_raw(conn, t, action="start", frm=TicketStatus.CALLED, to=TicketStatus.SERVING, at=stamp,
                      window_id=w["id"], actor=actor)
         events.append(append_event(conn, hall_id=hall.id, type="ticket.started", at=now,
                                    zone=codes[t["queue_zone_id"]], payload=payload))
-    _history_raw(cur, d, t, action="finish", frm=TicketStatus.SERVING, to=TicketStatus.SERVED, at=stamp,
+    _history_raw(conn, t, action="finish", frm=TicketStatus.SERVING, to=TicketStatus.SERVED, at=stamp,
                  window_id=w["id"], actor=actor)
     events.append(append_event(conn, hall_id=hall.id, type="ticket.served", at=now, zone=codes[t["queue_zone_id"]],
                                payload=payload))
@@ -648,26 +652,31 @@ def _finish_active(conn: Connection, cur: Any, d: str, hall: Hall, w: dict[str, 
     return events, avg
 
 
-def ticket_body_fast(cur: Any, d: str, t: dict[str, Any], codes: dict[int, str],
-                     w: dict[str, Any] | None) -> dict[str, Any]:
-    """The ticket's API body (as queries.ticket_body) from the row in hand: three short reads."""
-    matter = None
-    if t["matter_id"] is not None:
-        cur.execute(_MATTER_NAME_RAW[d], {"id": t["matter_id"]})
-        m = cur.fetchone()
-        matter = {"code": m[0], "name": m[1]} if m else None
-    cur.execute(_TRANSFERS_RAW[d], {"ticket_id": t["id"]})
+def _body_reads(conn: Connection, t: dict[str, Any]) -> tuple[Any, ...]:
+    """The reads a ticket's API body needs besides its row (in a raw.pipeline: read after it)."""
+    return (_run(conn, _ZONE_CODES_RAW, {"a": t["queue_zone_id"], "b": t["zone_id"]}),
+            _run(conn, _MATTER_NAME_RAW, {"id": t["matter_id"]}) if t["matter_id"] is not None else None,
+            _run(conn, _TRANSFERS_RAW, {"ticket_id": t["id"]}), _run(conn, _APPLICATIONS_RAW, {"ticket_id": t["id"]}))
+
+
+def ticket_body_fast(t: dict[str, Any], reads: tuple[Any, ...],
+                     w: dict[str, Any] | None) -> tuple[dict[str, Any], dict[int, str]]:
+    """The ticket's API body (as queries.ticket_body) from the row in hand and its _body_reads;
+    and the zone codes read."""
+    codes_cur, matter_cur, transfers_cur, apps_cur = reads
+    codes = dict(codes_cur.fetchall())
+    m = matter_cur.fetchone() if matter_cur is not None else None
+    matter = {"code": m[0], "name": m[1]} if m else None
     transfers = [{"at": raw.read_stamp(at), "from_window": code, **(raw.read_doc(detail) or {})}
-                 for at, code, detail in cur.fetchall()]
-    cur.execute(_APPLICATIONS_RAW[d], {"ticket_id": t["id"]})
-    apps = [r[0] for r in cur.fetchall()]
+                 for at, code, detail in transfers_cur.fetchall()]
+    apps = [r[0] for r in apps_cur.fetchall()]
     return {
         "id": t["id"], "number": t["number"], "zone": codes.get(t["zone_id"]), "queue_zone": codes.get(t["queue_zone_id"]),
         "matter": matter, "priority": t["priority"], "status": t["status"], "business_date": t["business_date"],
         "issued_at": t["issued_at"], "called_at": t["called_at"], "started_at": t["started_at"],
         "served_at": t["served_at"], "window": _window_ref(w) if w else None, "call_count": t["call_count"],
         "transfers": transfers, "applications": apps,
-    }
+    }, codes
 
 
 def call_next(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, window_code: str,
@@ -678,23 +687,24 @@ def call_next(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, windo
     now = clock.now()
     today = business_date(now, hall.tz)
     d = conn.dialect.name
-    cur = raw.cursor(conn)
-    w = _fast_window(cur, d, hall, window_code, actor)
+    by_code = {"hall_id": hall.id, "code": window_code}
+    with raw.pipeline(conn):  # the window (locked first), its active ticket and its zones: one round trip
+        window_cur = _run(conn, _WINDOW_RAW, by_code)
+        active_cur, zones_cur = _run(conn, _ACTIVE_BY_CODE_RAW, by_code), _run(conn, _WINDOW_ZONES_RAW, by_code)
+    r, active, zones = window_cur.fetchone(), active_cur.fetchone(), zones_cur.fetchall()
+    w = _window_from(r, window_code, actor)
     events: list[Event] = []
     avg = None
-    cur.execute(_ACTIVE_RAW[d], {"window_id": w["id"]})
-    active = cur.fetchone()
     if active is not None:
         current = _ticket_row(active)
         if not finish_current:
             if w["state"] != WindowState.OPEN:
                 raise Conflict("window_not_open", window=window_code)
             raise Conflict("window_busy", window=window_code, number=current["number"])
-        events, avg = _finish_active(conn, cur, d, hall, w, current, now, actor)
+        events, avg = _finish_active(conn, d, hall, w, current, now, actor)
     if w["state"] != WindowState.OPEN:
         raise Conflict("window_not_open", window=window_code)
-    cur.execute(_WINDOW_ZONES_RAW[d], {"window_id": w["id"]})
-    zones = cur.fetchall()
+    cur = raw.cursor(conn)
     stamp = raw.stamp(d, now)
     day = raw.day(d, today)
     params: dict[str, Any] = {"window_id": w["id"], "day": day, "now": stamp,
@@ -703,25 +713,28 @@ def call_next(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, windo
     for i, (zone_id, pos) in enumerate(zones):
         params.update({f"z{i}": zone_id, f"p{i}": pos})
     claimed = _claim(cur, d, len(zones), w["consecutive_priority"] < hall.priority_cap, params)
+    # The rows every call of a zone updates (its rolling average, its waiting count) come last: a
+    # row lock is held until COMMIT, and the zone's other windows queue on it. Taken first, it was
+    # held through the whole transaction, and 32 windows on six zones queued ~11 ms a call on it.
+    # The average and the history nobody reads here are deferred (raw.defer): on PostgreSQL they
+    # go with the events just before COMMIT.
     if claimed is None:
         if avg is not None:
-            cur.execute(_SERVICE_AVG_RAW[d], avg)
+            raw.defer(conn, _SERVICE_AVG_RAW, avg)
         return Outcome(None, events)
     t = _ticket_row(claimed)
     consecutive = w["consecutive_priority"] + 1 if t["rank"] == QueueRank.PRIORITY else 0
     if consecutive != w["consecutive_priority"]:
-        cur.execute(_SET_CONSECUTIVE_RAW[d], {"n": consecutive, "window_id": w["id"]})
-    _history_raw(cur, d, t, action="call", frm=TicketStatus.WAITING, to=TicketStatus.CALLED, at=stamp,
+        raw.defer(conn, _SET_CONSECUTIVE_RAW, {"n": consecutive, "window_id": w["id"]})
+    _history_raw(conn, t, action="call", frm=TicketStatus.WAITING, to=TicketStatus.CALLED, at=stamp,
                  window_id=w["id"], actor=actor)
-    codes = _zone_codes(cur, d, t["queue_zone_id"], t["zone_id"])
-    body = ticket_body_fast(cur, d, t, codes, w)
-    # The rows every call of a zone updates (its rolling average, its waiting count) come last: a
-    # row lock is held until COMMIT, and the zone's other windows queue on it. Taken first, it was
-    # held through the whole transaction, and 32 windows on six zones queued ~11 ms a call on it.
     if avg is not None:
-        cur.execute(_SERVICE_AVG_RAW[d], avg)
-    cur.execute(_TAKE_WAITING_RAW[d], {"zone_id": t["queue_zone_id"], "day": raw.day(d, t["business_date"])})
-    waiting = cur.fetchone()[0]
+        raw.defer(conn, _SERVICE_AVG_RAW, avg)
+    with raw.pipeline(conn):  # the answer's reads and the zone's waiting count: one round trip
+        reads = _body_reads(conn, t)
+        waiting_cur = _run(conn, _TAKE_WAITING_RAW, {"zone_id": t["queue_zone_id"], "day": raw.day(d, t["business_date"])})
+    body, codes = ticket_body_fast(t, reads, w)
+    waiting = waiting_cur.fetchone()[0]
     zone_code = codes[t["queue_zone_id"]]
     events.append(append_event(conn, hall_id=hall.id, type="ticket.called", at=now, zone=zone_code, payload={
         "ticket": _ticket_ref(t, codes[t["zone_id"]]), "window": _window_ref(w),

@@ -1,6 +1,7 @@
 """PostgreSQL: issuing a ticket waits on the server four times, not once per statement (six):
 BEGIN (psycopg waits for it alone); the zone and its counter in one round trip
-(services/tickets.py); the ticket and its event in one (raw.defer, outbox.flush); COMMIT. On a busy hall each wait is a thread handing over the
+(services/tickets.py); the ticket and its event in one (raw.defer, outbox.flush); COMMIT.
+Finish-and-call-next: eight, not nineteen. On a busy hall each wait is a thread handing over the
 interpreter and a server process woken, and the zone's counter row stays locked through them."""
 from __future__ import annotations
 
@@ -87,3 +88,37 @@ def test_a_deferred_insert_that_fails_takes_the_whole_issue_back(hall: bootstrap
     monkeypatch.undo()
     assert counts() == before
     assert _issue(hall, last_write=True)["number"] == "A002"
+
+
+@pytest.mark.parametrize("finish, expected", [(False, 7), (True, 8)])
+def test_call_next_waits_on_the_server_seven_or_eight_times(pg_url: str, tmp_path: Any, finish: bool,
+                                                            expected: int) -> None:
+    """BEGIN | the window, its active ticket and zones | (the finish, its zone codes and waiting
+    count) | the candidates | the claim | the answer's reads and the zone's waiting count | the
+    history, the zone's average and the events | COMMIT."""
+    from tests.integration.test_queue_rules import Hall
+    h = Hall(pg_url)
+    try:
+        clerk = h.open("06", "clerk1")
+        for _ in range(4):
+            h.issue("A")
+        first = h.call("06", clerk)
+        assert first is not None
+        if not finish:
+            h.run(svc.start, actor=clerk, ticket_id=first["id"])
+            h.run(svc.finish, actor=clerk, ticket_id=first["id"])
+        h.c.db.sequencer.committed = lambda conn, buf, notes=(): None
+        out, trips = _round_trips(h.c, tmp_path, lambda: h.run(svc.call_next, actor=clerk, window_code="06",
+                                                                finish_current=finish))
+        assert len(trips) == expected, trips
+        assert out.ticket["number"] == "A002" and out.body["status"] == "called"
+        assert h.status(first["id"]) == "served"
+
+        def actions(ticket_id: int) -> list[str]:  # the deferred history is there
+            with h.c.db.read() as conn:
+                return list(conn.execute(select(T.ticket_history.c.action).where(
+                    T.ticket_history.c.ticket_id == ticket_id).order_by(T.ticket_history.c.id)).scalars())
+        assert actions(first["id"])[-3:] == ["call", "start", "finish"]
+        assert actions(out.ticket["id"])[-1:] == ["call"]
+    finally:
+        h.c.db.dispose()
