@@ -57,7 +57,9 @@ readers (`seq > N`), the numbering (lookups by mark) and the sweep (`seq < 0`), 
 path is untouched. Cost: each event row is written twice (insert, then the update of its key)."""
 from __future__ import annotations
 
+
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -136,16 +138,43 @@ def flush(conn: Connection, buf: list[tuple[dict[str, Any], dict[str, Any]]]) ->
             cur.execute(sql, p)
             wire["seq"] = cur.fetchone()[0]
         return
-    cursors = []
-    with raw.pipeline(conn):
-        for text, p in deferred:
-            raw.cursor(conn).execute(text, p)
-        deferred.clear()
-        for p in params:
-            cursors.append(raw.cursor(conn))
-            cursors[-1].execute(sql, p)
-    for (_row, wire), cur in zip(buf, cursors, strict=True):
-        wire["seq"] = cur.fetchone()[0]
+    # One statement: the deferred writes as data-modifying WITH clauses (each runs once, to the
+    # end, whether or not anything reads it; in no set order), then the events. Inserts of one
+    # statement text become one multi-row insert, so that their rows are numbered (ids) in the
+    # order they were deferred. Rows of VALUES are made in order: the events' marks, -nextval,
+    # returned highest first, are the events in order.
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for text, p in deferred:
+        groups.setdefault(text, []).append(p)
+    clauses, values, merged = [], [], {}
+    for i, (text, rows) in enumerate(groups.items()):
+        head, sep, row = text.partition(" VALUES ")
+        if len(rows) > 1 and sep and row.startswith("(") and row.endswith(")") and "ON CONFLICT" not in row:
+            parts = [f"{head} VALUES " + ", ".join(_rename(row, f"d{i}_{j}_") for j in range(len(rows)))]
+        else:  # each its own clause
+            parts = [_rename(text, f"d{i}_{j}_") for j in range(len(rows))]
+        clauses += [f"d{i}_{j} AS ({part})" for j, part in enumerate(parts)]
+        for j, p in enumerate(rows):
+            merged.update({f"d{i}_{j}_{k}": v for k, v in p.items()})
+    for i, p in enumerate(params):
+        values.append(f"(-nextval('{SEQUENCE}'), %(e{i}_hall_id)s, %(e{i}_type)s, %(e{i}_at)s, %(e{i}_zone)s, "
+                      f"%(e{i}_payload)s)")
+        merged.update({f"e{i}_{k}": v for k, v in p.items()})
+    deferred.clear()
+    main = (f"INSERT INTO events (seq, hall_id, type, at, zone, payload) VALUES {', '.join(values)} RETURNING seq"
+            if values else "SELECT 1 WHERE false")
+    cur = raw.cursor(conn)
+    cur.execute((f"WITH {', '.join(clauses)} " if clauses else "") + main, merged)
+    for (_row, wire), mark in zip(buf, sorted((r[0] for r in cur.fetchall()), reverse=True), strict=True):
+        wire["seq"] = mark
+
+
+_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def _rename(text: str, prefix: str) -> str:
+    """`text`'s %(name)s parameters as %(<prefix>name)s."""
+    return _PARAM.sub(lambda m: f"%({prefix}{m.group(1)})s", text)
 
 
 def sequence(conn: Connection, marks: Iterable[int] | None = None,

@@ -18,8 +18,6 @@ belong here, each next to the use case that runs it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -57,25 +55,14 @@ def one(conn: Connection, sql: Sql, params: dict[str, Any] | None = None) -> tup
     return run(conn, sql, params).fetchone()  # type: ignore[no-any-return]
 
 
-@contextmanager
-def pipeline(conn: Connection) -> Iterator[None]:
-    """PostgreSQL: the statements executed inside go to the server together and their results
-    are read at the end: one round trip (psycopg's pipeline mode; the implicit BEGIN rides along).
-    Fetch only after the block. SQLite: nothing (there are no round trips)."""
-    if conn.dialect.name == "postgresql":
-        with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
-            yield
-    else:
-        yield
-
-
 DEFERRED = "deferred_writes"  # conn.info: PostgreSQL writes sent with the events, just before COMMIT
 
 
 def defer(conn: Connection, sql: Sql, params: dict[str, Any]) -> None:
     """A write that nothing in the transaction reads back or refers to before COMMIT: on
-    PostgreSQL it goes with the transaction's events in one round trip (outbox.flush; a failure
-    there fails the transaction as it would have here). Elsewhere it runs now."""
+    PostgreSQL it goes in one statement with the transaction's events (outbox.flush: one round
+    trip for all; a failure there fails the transaction as it would have here; no two deferred
+    writes may change the same row). Elsewhere it runs now."""
     queue = conn.info.get(DEFERRED)
     if queue is None or conn.dialect.name != "postgresql":
         cursor(conn).execute(sql[conn.dialect.name], params)

@@ -236,17 +236,28 @@ _ZONE_RAW = raw.Sql(f"SELECT {_ZONE_COLS} FROM zones z WHERE z.hall_id = :hall_i
 # The same, with the open windows serving the zone in the same round trip (not kept yet: see OpenWindowCounts).
 _ZONE_WINDOWS_RAW = raw.Sql(f"SELECT {_ZONE_COLS}, ({_OPEN_WINDOWS.format(zone='z.id')}) "
                             "FROM zones z WHERE z.hall_id = :hall_id AND z.code = :code")
-# The zone is named by its code, so that the three statements that open an issue need no answer
-# from each other: on PostgreSQL they go in one round trip (raw.pipeline) with the BEGIN.
 _MATTER_RAW = raw.Sql("SELECT m.id, m.code, m.name FROM matters m JOIN zones z ON z.id = m.zone_id "
                       "WHERE z.hall_id = :hall_id AND z.code = :zone AND m.code = :code AND m.enabled = :yes")
-# One atomic statement advances the day's counter (and the zone's waiting count) and returns both;
-# on PostgreSQL also the new ticket's id, so that nothing waits for the ticket's insert. No row
-# when there is no such zone.
+# One atomic statement advances the day's counter (and the zone's waiting count) and returns both.
+# The zone is named by its code: no row when there is no such zone.
 _NEXT_NUMBER = ("INSERT INTO counters (zone_id, business_date, value, waiting) SELECT z.id, :day, 1, 1 FROM zones z "
                 "WHERE z.hall_id = :hall_id AND z.code = :code ON CONFLICT (zone_id, business_date) DO UPDATE "
                 "SET value = counters.value + 1, waiting = counters.waiting + 1 RETURNING value, waiting")
-_NEXT_NUMBER_RAW = raw.Sql(_NEXT_NUMBER, pg=_NEXT_NUMBER + ", nextval('tickets_id_seq')")
+_NEXT_NUMBER_RAW = raw.Sql(_NEXT_NUMBER)
+
+
+@lru_cache(maxsize=8)
+def _open_issue_pg(count_windows: bool, matter: bool) -> str:
+    """PostgreSQL: the zone (with its open windows, when not kept), the counter advanced (with
+    the new ticket's id from its sequence, so that nothing waits for the ticket's insert) and the
+    matter, in one statement: one round trip where three made three. The counter's clause runs
+    whether or not the zone is found (then it changes nothing)."""
+    cols = _ZONE_COLS + (f", ({_OPEN_WINDOWS.format(zone='z.id')})" if count_windows else "")
+    sql = (f"WITH c AS ({_NEXT_NUMBER}, nextval('tickets_id_seq') AS id) SELECT {cols}, c.value, c.waiting, c.id"
+           + (", m.id, m.code, m.name" if matter else "") + " FROM zones z LEFT JOIN c ON true"
+           + (" LEFT JOIN matters m ON m.zone_id = z.id AND m.code = :matter AND m.enabled = :yes" if matter else "")
+           + " WHERE z.hall_id = :hall_id AND z.code = :code")
+    return raw.Sql(sql).postgresql
 _TICKET_INSERT = ("INSERT INTO tickets ({id}hall_id, zone_id, queue_zone_id, matter_id, business_date, seq, number, "
                   "priority, status, rank, queue_key, issued_at, call_count, miss_count, public_token, phone_enc, "
                   "phone_hash, appointment_code, application_number, issued_by) VALUES ({new}:hall_id, :zone_id, "
@@ -297,8 +308,9 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
     caller writes nothing after this that refers to the ticket, so its insert may be deferred
     (raw.defer: on PostgreSQL it goes with the event, one round trip less).
 
-    PostgreSQL: three round trips (BEGIN, zone, counter | ticket, event | COMMIT) where one per
-    statement made six; the zone's counter row, locked from the first, is held the shorter."""
+    PostgreSQL: four round trips (BEGIN; zone, counter and matter; ticket and event; COMMIT)
+    where one per statement made six; the zone's counter row, locked from the second, is held
+    through two."""
     now = clock.now()
     today = business_date(now, hall.tz)
     d = conn.dialect.name
@@ -308,16 +320,19 @@ def issue_ticket(conn: Connection, *, hall: Hall, clock: Clock, keys: Keys, acto
     # The counter advances before the checks below: one that refuses rolls it back with the rest.
     # One atomic statement advances it; the unique constraint on (zone, business_date, seq) makes
     # a duplicate number impossible even if this were wrong.
-    with raw.pipeline(conn):
-        zone_cur, number_cur = raw.cursor(conn), raw.cursor(conn)
-        zone_cur.execute((_ZONE_RAW if known is not None else _ZONE_WINDOWS_RAW)[d],
-                         {"hall_id": hall.id, "code": zone_code, "yes": True})
-        if matter_code is not None:
-            matter_cur = raw.cursor(conn)
-            matter_cur.execute(_MATTER_RAW[d], {"hall_id": hall.id, "zone": zone_code, "code": matter_code, "yes": True})
-        number_cur.execute(_NEXT_NUMBER_RAW[d], {"hall_id": hall.id, "code": zone_code, "day": day})
-    z, numbered = zone_cur.fetchone(), number_cur.fetchone()  # each read to its end (SQLite: no statement left running)
-    matter = matter_cur.fetchone() if matter_code is not None else None
+    params = {"hall_id": hall.id, "code": zone_code, "day": day, "matter": matter_code, "yes": True}
+    cur = raw.cursor(conn)
+    if d == "postgresql":
+        cur.execute(_open_issue_pg(known is None, matter_code is not None), params)
+        r = cur.fetchone()
+        width = 8 if known is not None else 9
+        z, numbered = r and r[:width], r and r[width:width + 3]
+        matter = r[width + 3:] if r and matter_code is not None and r[width + 3] is not None else None
+    else:
+        z = cur.execute((_ZONE_RAW if known is not None else _ZONE_WINDOWS_RAW)[d], params).fetchone()
+        numbered = cur.execute(_NEXT_NUMBER_RAW[d], params).fetchone()
+        matter = (cur.execute(_MATTER_RAW[d], {**params, "zone": zone_code, "code": matter_code}).fetchone()
+                  if matter_code is not None else None)
     if z is None:
         raise NotFound("zone_not_found", zone=zone_code)
     zone = {"id": z[0], "code": z[1], "name": z[2], "prefix": z[3], "daily_quota": z[4],
@@ -610,7 +625,7 @@ def _window_from(r: tuple[Any, ...] | None, code: str, actor: Actor) -> dict[str
 
 
 def _run(conn: Connection, sql: raw.Sql, params: dict[str, Any]) -> Any:
-    """Execute on a cursor of its own (in a raw.pipeline, read it after the block)."""
+    """Execute on a cursor of its own."""
     cur = raw.cursor(conn)
     cur.execute(sql[conn.dialect.name], params)
     return cur
@@ -631,11 +646,10 @@ def _finish_active(conn: Connection, d: str, hall: Hall, w: dict[str, Any], t: d
     runs last: see call_next."""
     stamp = raw.stamp(d, now)
     began = t["started_at"] or t["called_at"]
-    with raw.pipeline(conn):  # finished before the claim: a window holds one active ticket (unique index)
-        _run(conn, _FINISH_RAW, {"id": t["id"], "now": stamp, "started_at": raw.stamp(d, began)})
-        codes_cur = _run(conn, _ZONE_CODES_RAW, {"a": t["queue_zone_id"], "b": t["zone_id"]})
-        waiting_cur = _run(conn, _WAITING_RAW, {"zone_id": t["queue_zone_id"], "day": raw.day(d, t["business_date"])})
-    codes, r = dict(codes_cur.fetchall()), waiting_cur.fetchone()
+    # Finished before the claim: a window holds one active ticket (a unique index).
+    _run(conn, _FINISH_RAW, {"id": t["id"], "now": stamp, "started_at": raw.stamp(d, began)})
+    codes = dict(_run(conn, _ZONE_CODES_RAW, {"a": t["queue_zone_id"], "b": t["zone_id"]}).fetchall())
+    r = _run(conn, _WAITING_RAW, {"zone_id": t["queue_zone_id"], "day": raw.day(d, t["business_date"])}).fetchone()
     payload = {"ticket": _ticket_ref(t, codes[t["zone_id"]]), "window": _window_ref(w),
                "waiting": {codes[t["queue_zone_id"]]: r[0] if r else 0}}
     events = []
@@ -653,7 +667,7 @@ def _finish_active(conn: Connection, d: str, hall: Hall, w: dict[str, Any], t: d
 
 
 def _body_reads(conn: Connection, t: dict[str, Any]) -> tuple[Any, ...]:
-    """The reads a ticket's API body needs besides its row (in a raw.pipeline: read after it)."""
+    """The reads a ticket's API body needs besides its row, each on its own cursor."""
     return (_run(conn, _ZONE_CODES_RAW, {"a": t["queue_zone_id"], "b": t["zone_id"]}),
             _run(conn, _MATTER_NAME_RAW, {"id": t["matter_id"]}) if t["matter_id"] is not None else None,
             _run(conn, _TRANSFERS_RAW, {"ticket_id": t["id"]}), _run(conn, _APPLICATIONS_RAW, {"ticket_id": t["id"]}))
@@ -688,11 +702,8 @@ def call_next(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, windo
     today = business_date(now, hall.tz)
     d = conn.dialect.name
     by_code = {"hall_id": hall.id, "code": window_code}
-    with raw.pipeline(conn):  # the window (locked first), its active ticket and its zones: one round trip
-        window_cur = _run(conn, _WINDOW_RAW, by_code)
-        active_cur, zones_cur = _run(conn, _ACTIVE_BY_CODE_RAW, by_code), _run(conn, _WINDOW_ZONES_RAW, by_code)
-    r, active, zones = window_cur.fetchone(), active_cur.fetchone(), zones_cur.fetchall()
-    w = _window_from(r, window_code, actor)
+    w = _window_from(_run(conn, _WINDOW_RAW, by_code).fetchone(), window_code, actor)  # locked first
+    active, zones = _run(conn, _ACTIVE_BY_CODE_RAW, by_code).fetchone(), _run(conn, _WINDOW_ZONES_RAW, by_code).fetchall()
     events: list[Event] = []
     avg = None
     if active is not None:
@@ -730,11 +741,9 @@ def call_next(conn: Connection, *, hall: Hall, clock: Clock, actor: Actor, windo
                  window_id=w["id"], actor=actor)
     if avg is not None:
         raw.defer(conn, _SERVICE_AVG_RAW, avg)
-    with raw.pipeline(conn):  # the answer's reads and the zone's waiting count: one round trip
-        reads = _body_reads(conn, t)
-        waiting_cur = _run(conn, _TAKE_WAITING_RAW, {"zone_id": t["queue_zone_id"], "day": raw.day(d, t["business_date"])})
-    body, codes = ticket_body_fast(t, reads, w)
-    waiting = waiting_cur.fetchone()[0]
+    body, codes = ticket_body_fast(t, _body_reads(conn, t), w)
+    waiting = _run(conn, _TAKE_WAITING_RAW, {"zone_id": t["queue_zone_id"], "day": raw.day(d, t["business_date"])}
+                   ).fetchone()[0]
     zone_code = codes[t["queue_zone_id"]]
     events.append(append_event(conn, hall_id=hall.id, type="ticket.called", at=now, zone=zone_code, payload={
         "ticket": _ticket_ref(t, codes[t["zone_id"]]), "window": _window_ref(w),
