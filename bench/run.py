@@ -208,8 +208,10 @@ class RssMonitor(threading.Thread):
 # ------------------------------------------------------------------ the server process
 
 class Server:
-    def __init__(self, config: Path, env: dict[str, str], port: int, workers: int, log_file: Path) -> None:
+    def __init__(self, config: Path, env: dict[str, str], port: int, workers: int, log_file: Path,
+                 prefix: list[str] | None = None) -> None:
         self.config, self.env, self.port, self.workers, self.log_file = config, env, port, workers, log_file
+        self.prefix = prefix or []  # a command the server runs under (bench/instructions.py: valgrind)
         self.proc: subprocess.Popen[bytes] | None = None
         self.monitor: RssMonitor | None = None
         self.start_s = 0.0
@@ -218,7 +220,7 @@ class Server:
         self.spy: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> None:
-        cmd = [sys.executable, "-m", "kiosk_server", "serve", "--config", str(self.config),
+        cmd = [*self.prefix, sys.executable, "-m", "kiosk_server", "serve", "--config", str(self.config),
                "--workers", str(self.workers)]
         env = {**os.environ, **self.env, **CODE.env(), "PYTHONUNBUFFERED": "1"}
         env.pop("HALL_CONFIG_FILE", None)
@@ -1228,6 +1230,9 @@ def main(argv: list[str] | None = None) -> int:
         CODE.take(tmp / "code", a.code)
         log(f"measuring code {CODE.version}")
         env = Env(tmp, prof)
+        if a.keep:  # the secrets, to run the kept databases again (temp dir, owner-only)
+            (tmp / "env.json").write_text(json.dumps(env.secrets))
+            (tmp / "env.json").chmod(0o600)
         log(f"profile {prof_name}; temp dir {tmp}; hall: {len(env.hall.zones)} zones, {len(env.hall.windows)} windows;"
             f" bench windows {env.hall.bench_windows[0]}..{env.hall.bench_windows[-1]} home zones {env.hall.home_count}")
         if a.db in ("sqlite", "all"):
