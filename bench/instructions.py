@@ -30,8 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import run as B  # noqa: E402  (bench/run.py: the server, the hall, the scenarios)
-from loadgen import run_load  # noqa: E402
+import run as B  # bench/run.py: the server, the hall, the scenarios
+from loadgen import run_load
 
 
 def control(pid: int, *args: str) -> None:
@@ -53,7 +53,7 @@ def measured(server: B.Server, out: Path, label: str, scenario: B.Scenario, clie
     total = None
     while total is None and time.monotonic() < deadline:
         for f in set(out.glob("callgrind.out*")) - before:
-            m = re.search(r"^totals:\s+(\d+)", f.read_text(errors="replace"), re.M)
+            m = re.search(r"^totals:\s+(\d+)", f.read_text(errors="replace"), re.MULTILINE)
             if m:
                 total = int(m.group(1))
         time.sleep(0.2)
